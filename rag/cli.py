@@ -1,0 +1,180 @@
+"""The ``rag`` command: ingest, search, ask, eval, serve, info.
+
+This is the edge where typed library errors become one-line messages and
+exit codes (1: the request failed, 2: the request was malformed); a user never
+sees a traceback unless ``RAG_DEBUG=1`` asks for one.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from .config import Settings
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _edge(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn every error into one line on stderr and an exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .errors import RagError
+
+        try:
+            return func(*args, **kwargs)
+        except click.exceptions.Exit:
+            raise
+        except (ValueError, TypeError) as exc:
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            _fail(str(exc).splitlines()[0], 2)
+        except RagError as exc:
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            _fail(str(exc).splitlines()[0], 1)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:
+            if os.environ.get("RAG_DEBUG"):
+                raise
+            first = (str(exc).splitlines() or [""])[0]
+            _fail(f"unexpected {type(exc).__name__}: {first} (set RAG_DEBUG=1 for details)", 1)
+
+    return wrapper
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
+@click.version_option(package_name="paperchat", prog_name="rag")
+def main(verbose: bool) -> None:
+    """PaperChat: ask questions about research-paper abstracts, get cited answers.
+
+    Settings come from RAG_* environment variables (see README); the index
+    lives in RAG_VECTORSTORE_DIR (default: vectorstore/).
+    """
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--prune", is_flag=True, help="Remove indexed papers that are not in PATHS.")
+@click.option("--rebuild", is_flag=True, help="Rebuild the index from PATHS from scratch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_edge
+def ingest(paths: tuple[str, ...], prune: bool, rebuild: bool, as_json: bool) -> None:
+    """Index papers from files or folders (default: the seeds folder).
+
+    Reads .txt page dumps, .jsonl (.jsonl.gz) and .csv files with title and
+    abstract. Only new or changed papers are embedded; unchanged inputs change
+    nothing. The index is replaced atomically, so an interrupted ingest never
+    leaves it half-written.
+    """
+    from .ingest import ingest as run
+
+    report = run(list(paths) or None, prune=prune, rebuild=rebuild, progress=not as_json)
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    if report.generation is None:
+        click.echo(f"Index up to date: {report.papers} papers, nothing to embed.")
+        return
+    click.echo(
+        f"Indexed {report.papers} papers: {report.added} added, {report.updated} updated, "
+        f"{report.relabeled} relabeled, {report.removed} removed, {report.unchanged} unchanged "
+        f"({report.chunks_embedded} chunks embedded in {report.seconds:.1f}s)."
+    )
+
+
+@main.command()
+@click.argument("question")
+@click.option("-k", type=int, default=None, help="Number of papers (default RAG_TOP_K or 10).")
+@click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")
+@_edge
+def search(question: str, k: int | None, as_json: bool) -> None:
+    """Show the papers that best match QUESTION, best first."""
+    from .retrieve import retrieve
+
+    hits = retrieve(question, k=k, settings=_settings())
+    if as_json:
+        _print_json([h.to_dict() for h in hits])
+        return
+    for h in hits:
+        best = h.passages[0].text if h.passages else ""
+        click.echo(f"{h.rank:>2}. {h.title}  [{h.paper_id}]")
+        click.echo(f"    similarity {h.similarity:.3f}  bm25 {h.lexical:.2f}  | {best[:150]}")
+
+
+@main.command()
+@click.argument("question")
+@click.option("-k", type=int, default=None, help="Papers to consider (default RAG_TOP_K or 10).")
+@click.option(
+    "--history",
+    "history",
+    multiple=True,
+    help="An earlier question in the conversation (repeat for more, oldest first).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON.")
+@_edge
+def ask(question: str, k: int | None, history: tuple[str, ...], as_json: bool) -> None:
+    """Answer QUESTION from the indexed papers, citing every sentence."""
+    from .answer import answer
+
+    result = answer(question, history=list(history), k=k, settings=_settings())
+    if as_json:
+        _print_json(result.to_dict())
+    else:
+        click.echo(result.text)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@_edge
+def serve(host: str, port: int) -> None:
+    """Serve the web chat (http://127.0.0.1:7860 by default)."""
+    from ui.app import serve as run
+
+    run(host=host, port=port)
+
+
+@main.command()
+@_edge
+def info() -> None:
+    """Describe the index: papers, chunks, model and generation."""
+    from .store import read_manifest, require_generation
+
+    settings = _settings()
+    gen = require_generation(settings.vectorstore_dir)
+    manifest = read_manifest(gen)
+    config = manifest["config"]
+    click.echo(f"index:      {settings.vectorstore_dir}/{gen.name} (built {manifest['created']})")
+    click.echo(f"papers:     {manifest['papers']}  chunks: {manifest['chunks']}")
+    click.echo(f"model:      {config['embed_model']}")
+    click.echo(f"chunking:   {config['chunk_sentences']} sentence(s), overlap {config['chunk_overlap']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,190 @@
+"""Does a paper actually answer the question? Signals for citing and for abstaining.
+
+A similarity threshold alone cannot tell "asks about DiffuseVAE's FID on
+ImageNet" (close, unanswerable) from a paraphrase that shares no words with
+its paper (far, answerable). So support combines three signals:
+
+- ``similarity``: cosine of the paper's closest sentence to the question;
+- ``coverage``: the IDF-weighted share of the question's terms the paper contains;
+- ``missing``: named things the question asks about (``ImageNet``, ``CIFAR-100``,
+  ``BigGAN``, ``wav2vec``) that the paper never mentions. Acronyms count as
+  present when the paper spells them out ("VAE" ~ "variational autoencoder");
+- ``margin``: how far the paper's similarity stands above the next papers'; a
+  question about something the collection lacks tends to match several
+  neighbouring papers equally weakly.
+
+A logistic model over these, fitted on the labeled dev questions
+(``bench/calibrate.py``), gives the probability that the paper answers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .corpus import Paper
+from .lexical import LexicalIndex, terms
+
+# Fitted by bench/calibrate.py on tests/data/dev_questions.jsonl; see README.
+WEIGHTS = {"bias": -2.98, "similarity": 5.81, "coverage": 3.06, "missing": -2.59, "margin": 1.88}
+FEATURES = ("similarity", "coverage", "missing", "margin")
+THRESHOLD = 0.5
+
+_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.']*[A-Za-z0-9+]|[A-Za-z0-9]")
+_ACRONYM_RE = re.compile(r"\(([A-Za-z][A-Za-z0-9\-]{1,11}?)s?\)")
+_SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n)(\w+)")
+
+
+def entity_key(token: str) -> str:
+    """Normalize a name for matching: lower case, alphanumerics only, no plural s."""
+    token = re.sub(r"-(like|based|style|type|driven|inspired)$", "", token.lower())
+    key = re.sub(r"[^a-z0-9]", "", token)
+    return key[:-1] if len(key) > 3 and key.endswith("s") and not key.endswith("ss") else key
+
+
+def _is_entity(token: str, sentence_initial: bool) -> bool:
+    """A token that names a specific thing: mixed case, digits, or a capitalized non-initial word."""
+    core = token.strip("-_.'")
+    if len(core) < 2 or not any(c.isalpha() for c in core):
+        return False
+    if any(c.isdigit() for c in core):
+        return True
+    if any(c.isupper() for c in core[1:]):
+        return True
+    return core[0].isupper() and not sentence_initial
+
+
+def question_entities(question: str) -> list[str]:
+    """Named things in a question, as entity keys ("CIFAR-100" -> "cifar100")."""
+    initial = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    # All-caps or all-lower questions carry no case signal; only digits count then.
+    no_case = question.upper() == question or question.lower() == question
+    out = []
+    for m in _WORD_RE.finditer(question):
+        token = m.group(0)
+        if no_case:
+            keep = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
+        else:
+            keep = _is_entity(token, m.start() in initial)
+        if keep:
+            key = entity_key(token)
+            if key and key not in out:
+                out.append(key)
+    return out
+
+
+def _long_form(words: list[str], acronym: str) -> list[str] | None:
+    """Schwartz-Hearst: the shortest run of words ending here that spells ``acronym``."""
+    text = " ".join(words)
+    s, lf = len(acronym) - 1, len(text) - 1
+    acronym = acronym.lower()
+    text_l = text.lower()
+    while s >= 0:
+        c = acronym[s]
+        if not c.isalnum():
+            s -= 1
+            continue
+        while lf >= 0 and (text_l[lf] != c or (s == 0 and lf > 0 and text_l[lf - 1].isalnum())):
+            lf -= 1
+        if lf < 0:
+            return None
+        lf -= 1
+        s -= 1
+    start = text.rfind(" ", 0, lf + 1) + 1
+    found = text[start:].split()
+    return found if len(found) <= len(acronym) + 2 else None
+
+
+def acronyms(texts: list[str]) -> dict[str, frozenset[str]]:
+    """Map acronym keys to the stemmed terms of their long forms, from "long form (LF)" text."""
+    out: dict[str, set[str]] = {}
+    for text in texts:
+        for m in _ACRONYM_RE.finditer(text):
+            acronym = m.group(1)
+            if sum(c.isupper() for c in acronym) < 2:
+                continue
+            before = text[: m.start()].split()[-(len(acronym) + 2) :]
+            long_form = _long_form(before, acronym)
+            if long_form:
+                out.setdefault(entity_key(acronym), set()).update(terms(" ".join(long_form)))
+    return {k: frozenset(v) for k, v in out.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The support signals of one paper for one question."""
+
+    similarity: float
+    coverage: float
+    missing: tuple[str, ...]
+    margin: float
+    probability: float
+
+    def features(self) -> tuple[float, ...]:
+        """The model's inputs, in ``FEATURES`` order."""
+        return (self.similarity, self.coverage, float(len(self.missing)), self.margin)
+
+    @property
+    def supported(self) -> bool:
+        """True when the paper is judged to answer the question."""
+        return self.probability >= THRESHOLD
+
+
+class SupportModel:
+    """Scores how well a paper supports a question, for one opened collection."""
+
+    def __init__(self, papers: list[Paper], lexical: LexicalIndex) -> None:
+        """Precompute each paper's terms and names (cheap; done once per index)."""
+        self._lexical = lexical
+        self._terms = {p.paper_id: frozenset(terms(f"{p.title} {p.abstract}")) for p in papers}
+        self._names = {
+            p.paper_id: frozenset(entity_key(t) for t in _WORD_RE.findall(f"{p.title} {p.abstract}"))
+            for p in papers
+        }
+        self._acronyms = acronyms([p.abstract for p in papers])
+
+    def _mentions(self, paper_id: str, name: str) -> bool:
+        names = self._names[paper_id]
+        if name in names:
+            return True
+        # "CelebA-HQ" is mentioned by a paper that says "CelebA".
+        if len(name) >= 6 and any(len(n) >= 5 and name.startswith(n) for n in names):
+            return True
+        long_form = self._acronyms.get(name)
+        return bool(long_form) and long_form <= self._terms[paper_id]
+
+    def judge(self, profile: QuestionProfile, paper_id: str, similarity: float, margin: float) -> Evidence:
+        """Judge whether a paper answers a question.
+
+        Args:
+            profile: The question's terms and names (``profile``).
+            paper_id: The paper.
+            similarity: Cosine of the paper's closest chunk to the question.
+            margin: ``similarity`` minus the mean of the next papers' similarities.
+
+        """
+        have = self._terms[paper_id]
+        total = sum(profile.weights.values())
+        coverage = sum(w for t, w in profile.weights.items() if t in have) / total if total else 0.0
+        missing = tuple(n for n in profile.names if not self._mentions(paper_id, n))
+        values = (similarity, coverage, float(len(missing)), margin)
+        z = WEIGHTS["bias"] + sum(WEIGHTS[f] * v for f, v in zip(FEATURES, values, strict=True))
+        return Evidence(similarity, coverage, missing, margin, 1.0 / (1.0 + math.exp(-z)))
+
+    def profile(self, question: str) -> QuestionProfile:
+        """Work out a question's weighted terms and names once for several papers."""
+        return _profile(question, self._lexical)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionProfile:
+    """A question's content terms (IDF-weighted) and named things."""
+
+    weights: dict[str, float]
+    names: tuple[str, ...]
+
+
+def _profile(question: str, lexical: LexicalIndex) -> QuestionProfile:
+    weights = {t: lexical.idf(t) for t in dict.fromkeys(terms(question))}
+    return QuestionProfile(weights, tuple(question_entities(question)))

@@ -1,0 +1,1 @@
+"""PaperChat's web chat (Gradio)."""
