@@ -5,7 +5,7 @@ papers, ``answer`` writes a cited answer, ``evaluate`` measures quality.
 Everything else may change between versions.
 """
 
-from .answer import Answer, AnswerChain, Citation, answer
+from .answer import Answer, AnswerChain, Citation, answer, answer_stream
 from .config import Settings
 from .corpus import Paper
 from .errors import (
@@ -39,6 +39,7 @@ __all__ = [
     "RagError",
     "Settings",
     "answer",
+    "answer_stream",
     "ingest",
     "retrieve",
 ]

@@ -9,7 +9,7 @@ lists the closest papers without citing them as support.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -317,6 +317,36 @@ def _with_focus(index: Index, hits: list[Hit], focus: Sequence[str], vector) -> 
         Hit(h.paper, h.score, rank, h.similarity, h.lexical, h.passages)
         for rank, h in enumerate(front + rest, start=1)
     ]
+
+
+def answer_stream(
+    question: str,
+    *,
+    history: Sequence[Turn] | None = None,
+    k: int | None = None,
+    settings: Settings | None = None,
+) -> Iterator[str | Answer]:
+    """Yield the answer's Markdown in pieces as it is produced, then the ``Answer``.
+
+    The pieces concatenate to ``Answer.text``. The extractive answer is ready
+    at once and is yielded sentence by sentence so a chat can show it growing
+    the same way it shows an LLM's tokens.
+
+    Args:
+        question: The question.
+        history: Earlier chat turns (see ``answer``).
+        k: Papers to consider.
+        settings: Settings; ``None`` reads ``RAG_*`` variables.
+
+    Yields:
+        ``str`` pieces of ``Answer.text``, then the final ``Answer``.
+    """
+    result = answer(question, history=history, k=k, settings=settings)
+    text = result.text
+    for piece in re.findall(r".+?(?:[.?!](?:\s+|$)|\n+|$)", text, flags=re.S):
+        if piece:
+            yield piece
+    yield result
 
 
 class AnswerChain(Runnable[Any, Answer]):

@@ -184,3 +184,11 @@ def test_an_empty_question_is_a_clear_value_error(seed_settings, question):
 def test_no_index_says_to_run_ingest(settings):
     with pytest.raises(rag.IndexNotFoundError, match='run "rag ingest seeds/"'):
         rag.answer("What does DiffuseVAE do?", settings=settings)
+
+
+def test_answer_stream_yields_pieces_then_the_answer(seed_settings):
+    items = list(rag.answer_stream("Which papers study machine unlearning?", settings=seed_settings))
+    *pieces, final = items
+    assert isinstance(final, rag.Answer) and len(pieces) > 3
+    assert all(isinstance(p, str) for p in pieces)
+    assert "".join(pieces) == final.text
