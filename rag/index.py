@@ -21,6 +21,7 @@ from .embeddings import Embedder, get_embedder
 from .errors import IndexIncompatibleError, IndexNotFoundError
 from .lexical import LexicalIndex
 from .store import COLLECTION, chroma_client, chroma_store, read_manifest, read_papers, require_generation
+from .support import SupportModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,7 @@ class Index:
         self.store: Any = chroma_store(self._client, self.embedder)
         self._collection = self._client.get_collection(COLLECTION)
         self.size = len(self.vectors)
+        self._support: SupportModel | None = None
 
     @property
     def name(self) -> str:
@@ -94,15 +96,26 @@ class Index:
             out.append((pid, int(number), 1.0 - float(dist)))
         return out
 
-    def passages(self, paper_id: str, vector: np.ndarray) -> list[Passage]:
-        """Return every chunk of a paper scored against ``vector``, in abstract order."""
-        texts = self.chunk_texts[paper_id]
+    def similarities(self, paper_id: str, vector: np.ndarray) -> np.ndarray:
+        """Cosine of each of a paper's chunks to ``vector``, in abstract order."""
         row = self._rows[paper_id]
-        sims = np.asarray(self.vectors[row : row + len(texts)]) @ vector
+        return np.asarray(self.vectors[row : row + len(self.chunk_texts[paper_id])]) @ vector
+
+    def passages(self, paper_id: str, vector: np.ndarray, sims: np.ndarray | None = None) -> list[Passage]:
+        """Every chunk of a paper scored against ``vector``, most similar first."""
+        sims = self.similarities(paper_id, vector) if sims is None else sims
+        texts = self.chunk_texts[paper_id]
         return [
-            Passage(chunk_id(paper_id, n), paper_id, n, text, float(sim))
-            for n, (text, sim) in enumerate(zip(texts, sims, strict=True))
+            Passage(chunk_id(paper_id, n), paper_id, n, texts[n], float(sims[n]))
+            for n in np.argsort(-sims, kind="stable")
         ]
+
+    @property
+    def support(self) -> SupportModel:
+        """The collection's support model (built on first use, then kept)."""
+        if self._support is None:
+            self._support = SupportModel(self.papers, self.lexical)
+        return self._support
 
     def close(self) -> None:
         """Release the Chroma client."""

@@ -164,13 +164,17 @@ class SupportModel:
             margin: ``similarity`` minus the mean of the next papers' similarities.
 
         """
-        have = self._terms[paper_id]
-        total = sum(profile.weights.values())
-        coverage = sum(w for t, w in profile.weights.items() if t in have) / total if total else 0.0
+        coverage = self.coverage(profile, paper_id)
         missing = tuple(n for n in profile.names if not self._mentions(paper_id, n))
         values = (similarity, coverage, float(len(missing)), margin)
         z = WEIGHTS["bias"] + sum(WEIGHTS[f] * v for f, v in zip(FEATURES, values, strict=True))
         return Evidence(similarity, coverage, missing, margin, 1.0 / (1.0 + math.exp(-z)))
+
+    def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
+        """The IDF-weighted share of the question's terms that the paper contains."""
+        have = self._terms[paper_id]
+        total = sum(profile.weights.values())
+        return sum(w for t, w in profile.weights.items() if t in have) / total if total else 0.0
 
     def profile(self, question: str) -> QuestionProfile:
         """Work out a question's weighted terms and names once for several papers."""
