@@ -5,7 +5,7 @@ papers, ``answer`` writes a cited answer, ``evaluate`` measures quality.
 Everything else may change between versions.
 """
 
-from .answer import Answer, AnswerChain, Citation, answer, answer_stream
+from .answer import Answer, AnswerChain, Citation, Removal, answer, answer_stream
 from .config import Settings
 from .corpus import Paper
 from .errors import (
@@ -17,6 +17,7 @@ from .errors import (
     ModelNotFoundError,
     RagError,
 )
+from .evaluate import Question, Report, evaluate, load_questions
 from .index import Passage
 from .ingest import IngestReport, ingest
 from .retrieve import Hit, PaperRetriever, retrieve
@@ -36,10 +37,15 @@ __all__ = [
     "Paper",
     "PaperRetriever",
     "Passage",
+    "Question",
     "RagError",
+    "Removal",
+    "Report",
     "Settings",
     "answer",
     "answer_stream",
+    "evaluate",
     "ingest",
+    "load_questions",
     "retrieve",
 ]

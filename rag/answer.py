@@ -1,9 +1,11 @@
-"""Question to cited answer, with no LLM: pick supporting sentences, cite each one.
+"""Question to cited answer: pick supporting sentences and cite each one.
 
-The extractive composer only ever writes sentences taken verbatim from the
-cited paper's abstract, so every citation can be checked by a string search.
-When no retrieved paper is judged to answer (see ``support``), it says so and
-lists the closest papers without citing them as support.
+The default (extractive) composer needs no LLM and only ever writes sentences
+taken verbatim from the cited paper's abstract, so every citation can be
+checked by a string search. When no retrieved paper is judged to answer (see
+``support``), it says so and lists the closest papers without citing them as
+support. With an LLM configured, ``answer`` hands over to ``rag.llm``, which
+verifies the model's citations and falls back to this composer on failure.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
@@ -21,6 +23,9 @@ from .index import Index, Passage, open_index
 from .lexical import terms
 from .retrieve import Hit, search, validate_question
 from .support import Evidence, SupportModel
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed papers."
 MAX_PAPERS = 5
@@ -77,6 +82,27 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class Removal:
+    """Something citation verification took out of an LLM's answer.
+
+    Attributes:
+        sentence: The LLM's sentence (with citations it put after the full stop moved before it).
+        citation: The ``[n]`` removed from it, numbered as in the LLM's prompt;
+            ``None`` when the whole sentence was dropped.
+        reason: Why, in words (e.g. ``not a source``, ``does not support it (...)``).
+
+    """
+
+    sentence: str
+    citation: int | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"sentence": self.sentence, "citation": self.citation, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """A cited answer, or an explicit "not in the collection".
 
@@ -89,6 +115,8 @@ class Answer:
         standalone: The question used for retrieval (follow-ups resolved).
         mode: ``extractive`` or ``llm``.
         notes: Things the user should know (e.g. why an LLM answer fell back).
+        removed: What citation verification took out of the LLM's answer (also
+            kept when the answer fell back to the extractive one); empty otherwise.
 
     """
 
@@ -100,6 +128,7 @@ class Answer:
     standalone: str = ""
     mode: str = "extractive"
     notes: tuple[str, ...] = field(default=())
+    removed: tuple[Removal, ...] = field(default=())
 
     @property
     def references(self) -> str:
@@ -127,6 +156,7 @@ class Answer:
             "standalone": self.standalone,
             "mode": self.mode,
             "notes": list(self.notes),
+            "removed": [r.to_dict() for r in self.removed],
             "hits": [h.to_dict() for h in self.hits],
         }
 
@@ -248,20 +278,13 @@ def abstention(hits: Sequence[Hit]) -> str:
     return body
 
 
-def _support_model(index: Index) -> SupportModel:
-    model = getattr(index, "_support", None)
-    if model is None:
-        model = SupportModel(index.papers, index.lexical)
-        index._support = model  # built once per opened generation
-    return model
-
-
 def answer(
     question: str,
     *,
     history: Sequence[Turn] | None = None,
     k: int | None = None,
     settings: Settings | None = None,
+    llm: BaseChatModel | str | None = None,
 ) -> Answer:
     """Answer a question from the indexed papers, citing every sentence.
 
@@ -273,33 +296,89 @@ def answer(
             "what datasets did they use?".
         k: Papers to consider (default ``settings.top_k``).
         settings: Settings; ``None`` reads ``RAG_*`` variables.
+        llm: A LangChain chat model, or ``provider:model`` (``openai:gpt-4o-mini``,
+            ``ollama:llama3.1``) built from ``settings.llm_*``; ``None`` uses
+            ``settings.llm``; empty or ``"extractive"`` means no LLM. An LLM answer
+            has its citations verified, and falls back to the extractive answer
+            (with a note saying why) when the LLM fails.
 
     Returns:
         The answer; ``abstained`` is True when the papers do not answer it.
 
     Raises:
-        ValueError: The question is empty.
+        ValueError: The question is empty, or ``llm`` names no known provider.
         IndexNotFoundError: No index has been built yet.
 
     """
+    question, settings, k = _validated(question, k, settings)
+    from .llm import chosen_llm, llm_answer
+
+    chosen = chosen_llm(llm, settings)
+    if chosen is None:
+        return extractive_answer(question, history=history, k=k, settings=settings)
+    *_, result = llm_answer(question, chosen, history=history or (), k=k, settings=settings, stream=False)
+    return result
+
+
+def _validated(question: str, k: int | None, settings: Settings | None) -> tuple[str, Settings, int]:
     question = validate_question(question)
     settings = resolve(settings)
     k = settings.top_k if k is None else k
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    return question, settings, k
+
+
+def extractive_answer(
+    question: str,
+    *,
+    history: Sequence[Turn] | None = None,
+    k: int | None = None,
+    settings: Settings | None = None,
+) -> Answer:
+    """The extractive answer (no LLM): quoted sentences of the supporting papers.
+
+    Arguments as for ``answer``.
+    """
+    question, settings, k = _validated(question, k, settings)
     index = open_index(settings)
-    model = _support_model(index)
-    standalone, focus = resolve_followup(question, history or (), index, model)
+    model = index.support
+    standalone, focus = resolve_followup(question, history or (), index)
     hits = search(index, standalone, index.embedder.query_vector(standalone), k)
+    if not focus:
+        body, citations = compose(standalone, hits, model)
+        if not citations and history:
+            # "What are the two stages?" names nothing and has no pronoun, yet
+            # may be about the last paper: accept that reading only if the
+            # paper supports the question together with the earlier one.
+            standalone, focus = resolve_followup(question, history, index, force=True)
+            if focus and supports(index, standalone, focus):
+                hits = search(index, standalone, index.embedder.query_vector(standalone), k)
+            else:
+                standalone, focus = question, []
     if focus:
-        hits = _with_focus(index, hits, focus, index.embedder.query_vector(question))
-    body, citations = compose(question if focus else standalone, hits, model, focus=focus)
+        hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
+        body, citations = compose(question, hits, model, focus=focus)
     if not citations:
         return Answer(question, abstention(hits), (), True, tuple(hits), standalone)
     return Answer(question, body, citations, False, tuple(hits), standalone)
 
 
-def _with_focus(index: Index, hits: list[Hit], focus: Sequence[str], vector) -> list[Hit]:
+def supports(index: Index, question: str, paper_ids: Sequence[str]) -> bool:
+    """True when the support model judges every paper to answer ``question``."""
+    hits = search(index, question, index.embedder.query_vector(question), max(6, len(paper_ids)))
+    by_id = {h.paper_id: i for i, h in enumerate(hits)}
+    profile = index.support.profile(question)
+    return all(
+        pid in by_id
+        and index.support.judge(
+            profile, pid, hits[by_id[pid]].similarity, _margin(hits, by_id[pid])
+        ).supported
+        for pid in paper_ids
+    )
+
+
+def with_focus(index: Index, hits: list[Hit], focus: Sequence[str], vector) -> list[Hit]:
     """Put the papers a follow-up refers to first, their sentences scored by ``vector``.
 
     ``vector`` is the follow-up alone: "which datasets?" should pick the
@@ -325,23 +404,38 @@ def answer_stream(
     history: Sequence[Turn] | None = None,
     k: int | None = None,
     settings: Settings | None = None,
+    llm: BaseChatModel | str | None = None,
 ) -> Iterator[str | Answer]:
-    """Yield the answer's Markdown in pieces as it is produced, then the ``Answer``.
+    """Yield the answer in pieces as it is produced, then the final ``Answer``.
 
-    The pieces concatenate to ``Answer.text``. The extractive answer is ready
-    at once and is yielded sentence by sentence so a chat can show it growing
-    the same way it shows an LLM's tokens.
+    Extractive: the answer is ready at once and is yielded sentence by
+    sentence; the pieces concatenate to ``Answer.text``.
+
+    LLM: the pieces are the model's tokens as they arrive. Citations are
+    verified only once the model has finished, so the final ``Answer`` is
+    authoritative and may differ from the streamed text (sentences or
+    citations removed, numbers changed, or the extractive answer when the LLM
+    failed mid-way): show the pieces while they arrive, then replace them with
+    ``Answer.text``.
 
     Args:
         question: The question.
         history: Earlier chat turns (see ``answer``).
         k: Papers to consider.
         settings: Settings; ``None`` reads ``RAG_*`` variables.
+        llm: The LLM (see ``answer``).
 
     Yields:
-        ``str`` pieces of ``Answer.text``, then the final ``Answer``.
+        ``str`` pieces, then the final ``Answer``.
     """
-    result = answer(question, history=history, k=k, settings=settings)
+    question, settings, k = _validated(question, k, settings)
+    from .llm import chosen_llm, llm_answer
+
+    chosen = chosen_llm(llm, settings)
+    if chosen is not None:
+        yield from llm_answer(question, chosen, history=history or (), k=k, settings=settings, stream=True)
+        return
+    result = extractive_answer(question, history=history, k=k, settings=settings)
     text = result.text
     for piece in re.findall(r".+?(?:[.?!](?:\s+|$)|\n+|$)", text, flags=re.S):
         if piece:
@@ -355,13 +449,21 @@ class AnswerChain(Runnable[Any, Answer]):
     Input is a question string or ``{"question": str, "history": [...]}``.
     """
 
-    def __init__(self, *, k: int | None = None, settings: Settings | None = None) -> None:
-        """Bind retrieval depth and settings for every call."""
+    def __init__(
+        self,
+        *,
+        k: int | None = None,
+        settings: Settings | None = None,
+        llm: BaseChatModel | str | None = None,
+    ) -> None:
+        """Bind retrieval depth, settings and the LLM (see ``answer``) for every call."""
         self.k = k
         self.settings = settings
+        self.llm = llm
 
     def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
         """Answer one question."""
-        if isinstance(input, dict):
-            return answer(input["question"], history=input.get("history"), k=self.k, settings=self.settings)
-        return answer(input, k=self.k, settings=self.settings)
+        question, history = (
+            (input["question"], input.get("history")) if isinstance(input, dict) else (input, None)
+        )
+        return answer(question, history=history, k=self.k, settings=self.settings, llm=self.llm)

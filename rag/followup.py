@@ -18,7 +18,6 @@ from .support import question_entities
 
 if TYPE_CHECKING:
     from .index import Index
-    from .support import SupportModel
 
 Turn = Union[str, Mapping[str, Any]]  # noqa: UP007 - a runtime alias, kept readable
 
@@ -26,13 +25,15 @@ _ANAPHORA = re.compile(
     r"\b(they|them|their|theirs|it|its|this|that|these|those|the (?:same )?"
     r"(?:paper|papers|method|methods|model|models|approach|approaches|authors?|work|"
     r"framework|technique|algorithm|system|study|results?))\b"
+    # "the paper on X" describes a paper; it does not point back to one.
+    r"(?!\s+(?:on|about|that|which|where|by|from|titled|called|introducing|proposing)\b)"
     r"|^\s*(?:and|also|what about|how about|so|then)\b",
     re.I,
 )
 _REFERENCE = re.compile(r"^\s*\[(\d+)\]\s+(.+?)\s*$", re.M)
 
 
-def _content(turn: Turn) -> tuple[str, str]:
+def content_of(turn: Turn) -> tuple[str, str]:
     """Return ``(role, text)`` for a history item in any accepted form."""
     if isinstance(turn, str):
         return "user", turn
@@ -65,7 +66,7 @@ def index_title_names(index: Index) -> frozenset[str]:
 
 
 def resolve_followup(
-    question: str, history: Sequence[Turn], index: Index, model: SupportModel
+    question: str, history: Sequence[Turn], index: Index, *, force: bool = False
 ) -> tuple[str, list[str]]:
     """Return the question to retrieve with and the paper ids it refers to.
 
@@ -73,16 +74,16 @@ def resolve_followup(
         question: The new question.
         history: Earlier turns, oldest first.
         index: The opened index.
-        model: Its support model (unused for now; kept for LLM rewriting).
+        force: Treat the question as a follow-up even without a pronoun
+            ("what are the two stages?"); the caller then checks support.
 
     Returns:
         ``(standalone question, referent paper ids)``; ids are empty when the
         question stands on its own.
-
     """
-    if not history or not is_followup(question, index):
+    if not history or not (force or is_followup(question, index)):
         return question, []
-    turns = [_content(t) for t in history]
+    turns = [content_of(t) for t in history]
     focus: list[str] = []
     for role, text in reversed(turns):
         if role == "assistant":
@@ -91,7 +92,7 @@ def resolve_followup(
             focus = [pid for pid in dict.fromkeys(found) if pid]
             if focus:
                 break
-        elif role == "user" and text.strip() and not is_followup(text, index):
+        elif role == "user" and text.strip() and (not is_followup(text, index) or text is turns[0][1]):
             from .retrieve import search
 
             hits = search(index, text, index.embedder.query_vector(text), 1)

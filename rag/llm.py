@@ -1,0 +1,337 @@
+"""Optional LLM answers: numbered sources in, verified citations out.
+
+Any LangChain chat model can write the answer; ``provider:model`` strings build
+one from ``Settings`` (``openai:`` for OpenAI and every OpenAI-compatible server
+such as vLLM, llama.cpp or LM Studio; ``ollama:`` for Ollama). The retrieved
+papers are numbered sources; the model must put ``[n]`` after every sentence or
+reply with a fixed phrase when the sources do not answer. ``verify`` then keeps
+only the sentences and citations the cited papers support.
+
+The LLM never decides whether PaperChat answers: any failure (no connection, a
+timeout, an HTTP error, a reply that is empty, malformed or unsupported) gives
+the extractive answer with a note saying why. ``Settings.llm_timeout`` bounds
+the whole LLM part of a call, streaming included, and nothing is retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import http
+import logging
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from .answer import Answer, Removal, abstention, extractive_answer, with_focus
+from .errors import LLMError
+from .followup import Turn, content_of, resolve_followup
+from .index import open_index
+from .retrieve import search
+from .verify import DECLINE_PHRASE, DECLINED, UNCITED, verify
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .retrieve import Hit
+    from .verify import Verified
+
+logger = logging.getLogger(__name__)
+
+PROVIDERS = ("openai", "ollama")
+SOURCE_SENTENCES = 4  # per paper: the question's best sentences keep small models' prompts short
+OLLAMA_CONTEXT = 8192  # Ollama's default window can silently cut the sources off
+HISTORY_TURNS = 6
+
+ANSWER_PROMPT = f"""You answer questions about research papers using only the numbered sources \
+the user gives you.
+- Answer concisely: a few sentences, or one short bullet per paper when asked for papers.
+- End every sentence with the number of the source that supports it, like [1] or [2][3].
+- State only what the cited source says, in its own words where you can. Do not add \
+facts, numbers or names that are not in the sources.
+- If the sources do not answer the question, reply exactly: {DECLINE_PHRASE}"""
+
+REWRITE_PROMPT = """Rewrite the user's last question as a standalone question that can be \
+understood without the conversation: replace words like "they", "it" or "this paper" \
+with the paper titles, methods or topics they refer to. If the question already stands \
+alone, repeat it unchanged. Reply with the question only."""
+
+
+def chosen_llm(llm: BaseChatModel | str | None, settings: Settings) -> BaseChatModel | str | None:
+    """The LLM to answer with: a chat model, a checked ``provider:model``, or ``None`` (extractive).
+
+    Args:
+        llm: A chat model (used as is), ``provider:model``, or ``None`` to use
+            ``settings.llm``; ``""`` and ``"extractive"`` mean no LLM.
+        settings: Settings.
+
+    Raises:
+        ValueError: ``llm`` is not ``openai:MODEL`` or ``ollama:MODEL``.
+
+    """
+    if isinstance(llm, BaseChatModel):
+        return llm
+    spec = (settings.llm if llm is None else llm).strip()
+    if spec in ("", "extractive"):
+        return None
+    provider, _, name = spec.partition(":")
+    if provider not in PROVIDERS or not name.strip():
+        raise ValueError(
+            f"LLM must be provider:model with provider {' or '.join(PROVIDERS)} "
+            f"(e.g. openai:gpt-4o-mini, ollama:llama3.1), got {spec!r}; fix RAG_LLM or --llm"
+        )
+    if settings.llm_timeout <= 0:
+        raise ValueError(f"llm_timeout must be > 0 seconds, got {settings.llm_timeout}")
+    return f"{provider}:{name.strip()}"
+
+
+def chat_model(spec: str, settings: Settings) -> BaseChatModel:
+    """Build the LangChain chat model ``provider:model`` names, configured from ``settings``.
+
+    ``openai:`` is ``ChatOpenAI`` (any OpenAI-compatible server when
+    ``llm_base_url`` is set); ``ollama:`` is ``ChatOllama``. Both get the
+    timeout and temperature; nothing is retried.
+
+    Raises:
+        ValueError: ``spec`` names no known provider.
+        LLMError: The client cannot be set up (e.g. no API key for OpenAI).
+
+    """
+    checked = chosen_llm(spec, settings)
+    if not isinstance(checked, str):
+        raise ValueError(f"not an LLM: {spec!r}")
+    provider, _, name = checked.partition(":")
+    base_url = settings.llm_base_url or None
+    try:
+        if provider == "ollama":
+            from langchain_ollama import ChatOllama
+
+            return ChatOllama(
+                model=name,
+                base_url=base_url,
+                temperature=settings.llm_temperature,
+                num_ctx=OLLAMA_CONTEXT,
+                client_kwargs={"timeout": settings.llm_timeout},
+            )
+        from langchain_openai import ChatOpenAI
+
+        # OPENAI_API_KEY is for OpenAI only: never send it to another server. Local
+        # servers need no key, but the client insists on one.
+        key = settings.llm_api_key or ("unused" if base_url else os.environ.get("OPENAI_API_KEY"))
+        if not key:
+            raise LLMError(
+                "LLM unavailable (no API key: set RAG_LLM_API_KEY, or RAG_LLM_BASE_URL for a local server)"
+            )
+        return ChatOpenAI(
+            model=name,
+            base_url=base_url,
+            api_key=key,
+            timeout=settings.llm_timeout,
+            max_retries=0,
+            temperature=settings.llm_temperature,
+            # Other servers speak chat completions, not OpenAI's newer Responses API.
+            use_responses_api=False if base_url else None,
+        )
+    except LLMError:
+        raise
+    except Exception as exc:
+        raise LLMError(f"LLM unavailable ({_describe(exc)})") from exc
+
+
+def llm_answer(
+    question: str,
+    llm: BaseChatModel | str,
+    *,
+    history: Sequence[Turn],
+    k: int,
+    settings: Settings,
+    stream: bool,
+) -> Iterator[str | Answer]:
+    """Answer with an LLM: yield its tokens (when ``stream``), then the verified ``Answer``.
+
+    Falls back to the extractive answer, with a note, on any LLM failure.
+    """
+    index = open_index(settings)
+    budget = _Budget(settings.llm_timeout)
+    removed: tuple[Removal, ...] = ()
+    try:
+        chat = llm if isinstance(llm, BaseChatModel) else chat_model(llm, settings)
+        standalone, focus = resolve_followup(question, history, index)
+        if any(content_of(t)[1].strip() for t in history):
+            standalone = _rewrite(chat, question, history, budget) or standalone
+        hits = search(index, standalone, index.embedder.query_vector(standalone), k)
+        if focus:
+            hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
+        if not hits:
+            yield Answer(question, abstention(hits), (), True, (), standalone, "llm")
+            return
+        parts = []
+        messages = [SystemMessage(ANSWER_PROMPT), HumanMessage(sources_prompt(standalone, hits))]
+        with contextlib.closing(_generate(chat, messages, stream, budget)) as pieces:
+            for piece in pieces:
+                parts.append(piece)
+                if stream:
+                    yield piece
+        text = "".join(parts)
+        if not text.strip():
+            raise LLMError("LLM answer not usable (empty reply)")
+        checked = verify(text, hits, index, index.support)
+        removed = checked.removed
+        result = _llm_result(question, standalone, hits, checked)
+    except LLMError as exc:
+        logger.warning("%s; falling back to the extractive answer", exc)
+        result = extractive_answer(question, history=history, k=k, settings=settings)
+        note = f"{exc}; showing the extractive answer."
+        result = dataclasses.replace(result, notes=(*result.notes, note), removed=removed)
+    yield result
+
+
+def _llm_result(question: str, standalone: str, hits: Sequence[Hit], checked: Verified) -> Answer:
+    hits = tuple(hits)
+    if not checked.citations:
+        if checked.declined:
+            return Answer(question, abstention(hits), (), True, hits, standalone, "llm", (), checked.removed)
+        uncited = all(r.reason == UNCITED for r in checked.removed)
+        why = "it cited no source" if uncited else "no sentence is supported by the papers it cites"
+        raise LLMError(f"LLM answer not usable ({why})")
+    notes = []
+    dropped = sum(r.citation is None for r in checked.removed if r.reason != DECLINED)
+    cut = sum(r.citation is not None for r in checked.removed)
+    if dropped or cut:
+        counts = [
+            f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((dropped, "sentence"), (cut, "citation")) if n
+        ]
+        notes.append(f"Citation check removed {' and '.join(counts)} that the papers do not support.")
+    if checked.declined:
+        notes.append("The LLM said the indexed papers do not answer all of the question.")
+    return Answer(
+        question,
+        checked.body,
+        checked.citations,
+        False,
+        hits,
+        standalone,
+        "llm",
+        tuple(notes),
+        checked.removed,
+    )
+
+
+def sources_prompt(question: str, hits: Sequence[Hit]) -> str:
+    """The user message: each paper numbered, its title, its sentences closest to the question."""
+    blocks = []
+    for number, hit in enumerate(hits, start=1):
+        chosen = sorted(hit.passages[:SOURCE_SENTENCES], key=lambda p: p.number)
+        text = ""
+        for i, p in enumerate(chosen):
+            gap = i and p.number != chosen[i - 1].number + 1
+            text += (" ... " if gap else " " if i else "") + p.text
+        blocks.append(f"[{number}] {hit.title}\n{text or hit.paper.abstract}")
+    return "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+
+
+def _rewrite(chat: BaseChatModel, question: str, history: Sequence[Turn], budget: _Budget) -> str:
+    """The question rewritten to stand alone, or "" when the model gives nothing usable."""
+    lines = []
+    for role, text in (content_of(t) for t in history[-HISTORY_TURNS:]):
+        text = " ".join(text.split())
+        if len(text) > 1200:  # keep an answer's start and its reference list
+            text = f"{text[:500]} ... {text[-700:]}"
+        lines.append(f"{'Assistant' if role == 'assistant' else 'User'}: {text}")
+    conversation = "\n".join(lines) + f"\n\nLast question: {question}"
+    messages = [SystemMessage(REWRITE_PROMPT), HumanMessage(conversation)]
+    with contextlib.closing(_generate(chat, messages, False, budget)) as pieces:
+        reply = "".join(pieces)
+    reply = re.sub(r"<think>.*?(?:</think>|\Z)", "", reply, flags=re.S | re.I)
+    first = next((line for line in reply.splitlines() if line.strip()), "")
+    first = re.sub(r"^\s*(?:standalone question|question|rewritten)\s*:\s*", "", first, flags=re.I)
+    first = first.strip().strip("\"'“”").strip()
+    return first if 0 < len(first) <= 500 else ""
+
+
+class _Budget:
+    """Seconds an answer may still wait for the LLM, shared by its calls (rewrite, answer).
+
+    Only waiting counts, so loading the embedding model on a first question does
+    not eat into it.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.left = seconds
+
+
+def _generate(
+    chat: BaseChatModel, messages: list[BaseMessage], stream: bool, budget: _Budget
+) -> Iterator[str]:
+    """Yield the model's text; raise ``LLMError`` on any failure or when the budget runs out.
+
+    The model runs in a daemon thread so that the budget holds whatever the
+    client does: a server that trickles tokens, or a chat model passed in
+    without a timeout of its own. A thread that is given up on stops at its next
+    token, or when its own client times out.
+    """
+    found: queue.Queue[tuple[str, Any]] = queue.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            if stream:
+                for chunk in chat.stream(messages):
+                    if stop.is_set():
+                        return
+                    found.put(("text", chunk.text))
+            else:
+                found.put(("text", chat.invoke(messages).text))
+            found.put(("done", None))
+        except Exception as exc:
+            found.put(("error", exc))
+
+    threading.Thread(target=work, name="paperchat-llm", daemon=True).start()
+    started = time.monotonic()
+    deadline = started + budget.left
+    try:
+        while True:
+            try:
+                kind, value = found.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise LLMError(f"LLM unavailable (timed out after {budget.seconds:g}s)") from None
+            if kind == "done":
+                return
+            if kind == "error":
+                if isinstance(value, LLMError):
+                    raise value
+                raise LLMError(f"LLM unavailable ({_describe(value)})") from value
+            if value:
+                yield value
+    finally:
+        stop.set()
+        budget.left -= time.monotonic() - started
+
+
+def _describe(exc: BaseException) -> str:
+    """A short reason for a failed call: ``HTTP 429 Too Many Requests``, ``timed out``, ..."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    for e in seen:
+        code = getattr(e, "status_code", None) or getattr(getattr(e, "response", None), "status_code", None)
+        if isinstance(code, int) and code >= 400:
+            with contextlib.suppress(ValueError):
+                return f"HTTP {code} {http.HTTPStatus(code).phrase}"
+            return f"HTTP {code}"
+    names = " ".join(type(e).__name__ for e in seen)
+    if "Timeout" in names:
+        return "timed out"
+    if "Connect" in names or any(isinstance(e, ConnectionError) for e in seen):
+        return "cannot connect to the server; is it running?"
+    first = (str(exc).strip().splitlines() or [""])[0][:160]
+    return f"malformed reply: {type(exc).__name__}: {first}" if first else f"failed: {type(exc).__name__}"
