@@ -18,7 +18,7 @@ from .errors import (
     RagError,
 )
 from .evaluate import Question, Report, evaluate, load_questions
-from .index import Passage
+from .index import Collection, Passage, describe
 from .ingest import IngestReport, ingest
 from .retrieve import Hit, PaperRetriever, retrieve
 
@@ -26,6 +26,7 @@ __all__ = [
     "Answer",
     "AnswerChain",
     "Citation",
+    "Collection",
     "Hit",
     "IndexBusyError",
     "IndexIncompatibleError",
@@ -44,6 +45,7 @@ __all__ = [
     "Settings",
     "answer",
     "answer_stream",
+    "describe",
     "evaluate",
     "ingest",
     "load_questions",

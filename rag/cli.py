@@ -136,13 +136,21 @@ def search(question: str, k: int | None, as_json: bool) -> None:
     multiple=True,
     help="An earlier question in the conversation (repeat for more, oldest first).",
 )
+@click.option(
+    "--llm",
+    default=None,
+    metavar="PROVIDER:MODEL",
+    help="Write the answer with an LLM, e.g. openai:gpt-4o-mini or ollama:llama3.1 "
+    "(default RAG_LLM; 'extractive' for none). Citations are verified; on failure "
+    "the extractive answer is shown with a note.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON.")
 @_edge
-def ask(question: str, k: int | None, history: tuple[str, ...], as_json: bool) -> None:
+def ask(question: str, k: int | None, history: tuple[str, ...], llm: str | None, as_json: bool) -> None:
     """Answer QUESTION from the indexed papers, citing every sentence."""
     from .answer import answer
 
-    result = answer(question, history=list(history), k=k, settings=_settings())
+    result = answer(question, history=list(history), k=k, settings=_settings(), llm=llm)
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -150,30 +158,71 @@ def ask(question: str, k: int | None, history: tuple[str, ...], as_json: bool) -
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0: all).")
 @click.option("--port", default=7860, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--auth",
+    metavar="USER:PASSWORD",
+    default=None,
+    help="Require this login (default RAG_UI_AUTH; no login when neither is set).",
+)
+@click.option(
+    "--share",
+    is_flag=True,
+    default=False,
+    help="Also publish a temporary public gradio.live link (needs internet; off by default).",
+)
 @_edge
-def serve(host: str, port: int) -> None:
-    """Serve the web chat (http://127.0.0.1:7860 by default)."""
-    from ui.app import serve as run
+def serve(host: str, port: int, auth: str | None, share: bool) -> None:
+    """Serve the web chat (http://127.0.0.1:7860 by default).
 
-    run(host=host, port=port)
+    The model and index are loaded once, before the first question. Scripts
+    can call the running server with gradio_client (endpoints /chat and
+    /answer; see README).
+    """
+    settings = _settings()
+    login = auth if auth is not None else settings.ui_auth
+    user, _, password = login.partition(":")
+    if login and not (user and password):
+        raise ValueError("--auth (or RAG_UI_AUTH) must look like user:password")
+
+    from ui.app import serve as run  # imports Gradio: only once the arguments are known to be good
+
+    run(host=host, port=port, auth=(user, password) if login else None, share=share, settings=settings)
+
+
+@main.command(name="eval")
+@click.option(
+    "--questions",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Labeled questions, JSON Lines (default tests/data/questions.jsonl).",
+)
+@click.option("-k", type=int, default=10, show_default=True, help="Papers retrieved per question.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_edge
+def evaluate(questions: str | None, k: int, as_json: bool) -> None:
+    """Measure retrieval, abstention, citations and latency on labeled questions."""
+    from .evaluate import evaluate as run
+
+    report = run(questions, k=k, settings=_settings())
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        click.echo(report.table())
 
 
 @main.command()
 @_edge
 def info() -> None:
     """Describe the index: papers, chunks, model and generation."""
-    from .store import read_manifest, require_generation
+    from .index import describe
 
-    settings = _settings()
-    gen = require_generation(settings.vectorstore_dir)
-    manifest = read_manifest(gen)
-    config = manifest["config"]
-    click.echo(f"index:      {settings.vectorstore_dir}/{gen.name} (built {manifest['created']})")
-    click.echo(f"papers:     {manifest['papers']}  chunks: {manifest['chunks']}")
-    click.echo(f"model:      {config['embed_model']}")
-    click.echo(f"chunking:   {config['chunk_sentences']} sentence(s), overlap {config['chunk_overlap']}")
+    c = describe(_settings())
+    click.echo(f"collection: {c.name}")
+    click.echo(f"index:      {c.generation} (built {c.created})")
+    click.echo(f"papers:     {c.papers}  chunks: {c.chunks}")
+    click.echo(f"model:      {c.embed_model}")
 
 
 if __name__ == "__main__":  # pragma: no cover

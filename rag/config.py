@@ -101,6 +101,11 @@ class Settings:
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 
+    @property
+    def uses_llm(self) -> bool:
+        """True when answers are written by an LLM (``llm`` set and not ``extractive``)."""
+        return self.llm.strip().lower() not in ("", "extractive")
+
     def replace(self, **changes: object) -> Settings:
         """Return a copy with some fields changed (validated like the original)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -122,6 +122,50 @@ class Index:
         self._client.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """What is indexed: for headers, ``rag info`` and scripts.
+
+    Attributes:
+        name: A label: the input folder (or file) names.
+        papers: Number of papers.
+        chunks: Number of chunks (sentences) embedded.
+        embed_model: The embedding model the index was built with.
+        generation: The live generation's folder.
+        created: When that generation was published.
+    """
+
+    name: str
+    papers: int
+    chunks: int
+    embed_model: str
+    generation: str
+    created: str
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-ready dict."""
+        return {f: getattr(self, f) for f in self.__slots__}
+
+
+def describe(settings: Settings | None = None) -> Collection:
+    """Describe the live index (opening it if needed).
+
+    Raises:
+        IndexNotFoundError: No index has been built yet.
+    """
+    from .config import resolve
+
+    index = open_index(resolve(settings))
+    return Collection(
+        name=index.name,
+        papers=len(index.papers),
+        chunks=index.size,
+        embed_model=index.manifest["config"]["embed_model"],
+        generation=str(index.generation),
+        created=index.manifest["created"],
+    )
+
+
 _OPEN: dict[tuple[str, str], Index] = {}
 _OPEN_LOCK = threading.Lock()
 

@@ -78,7 +78,7 @@ def chosen_llm(llm: BaseChatModel | str | None, settings: Settings) -> BaseChatM
     if isinstance(llm, BaseChatModel):
         return llm
     spec = (settings.llm if llm is None else llm).strip()
-    if spec in ("", "extractive"):
+    if not settings.replace(llm=spec).uses_llm:
         return None
     provider, _, name = spec.partition(":")
     if provider not in PROVIDERS or not name.strip():
