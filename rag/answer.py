@@ -249,9 +249,17 @@ def compose(
         ]
         supported = [(h, e.probability) for h, e in judged if e.supported]
         if wants_many(question) and supported:
-            # A list keeps papers whose support is comparable to the best one's.
+            # A list keeps papers whose support is comparable to the best one's
+            # and that share its rarest matching term: "machine unlearning"
+            # lists papers on unlearning, not every paper on machine learning.
             floor = RELATIVE_SUPPORT * max(p for _, p in supported)
-            chosen = [(h, p) for h, p in supported if p >= floor][:MAX_PAPERS]
+            best = max(supported, key=lambda hp: hp[1])[0]
+            topic = model.topic_term(profile, best.paper_id)
+            chosen = [
+                (h, p)
+                for h, p in supported
+                if p >= floor and (topic is None or model.has_term(h.paper_id, topic))
+            ][:MAX_PAPERS]
         else:
             chosen = supported[:1]
     if not chosen:

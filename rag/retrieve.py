@@ -29,8 +29,12 @@ from .index import Index, Passage, open_index
 
 RRF_K = 60  # the usual constant; it damps the gap between rank 1 and rank 2
 CANDIDATES = 50
-# Re-ranking weights (see module docstring; refit with bench/fit_ranker.py).
+# Re-ranking weights (see module docstring). The lexical weight shrinks for
+# questions with more than LEXICAL_TERMS content terms: in a long, rambling
+# question BM25 mostly matches filler ("never", "situation") while the dense
+# encoder still sees the gist; tuned on the dev questions at both sizes.
 RANK_WEIGHTS = {"top3": 5.0, "lexical": 7.0, "coverage": 2.5}
+LEXICAL_TERMS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]
 
     top_lexical = max(lex.values(), default=0.0) or 1.0
     profile = index.support.profile(question)
+    lexical_weight = RANK_WEIGHTS["lexical"] * min(1.0, LEXICAL_TERMS / max(1, len(profile.weights)))
     scored = []
     for pos in candidates:
         paper_id = index.papers[pos].paper_id
@@ -108,7 +113,7 @@ def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]
         top3 = float(np.mean(np.sort(sims)[-3:]))
         score = (
             RANK_WEIGHTS["top3"] * top3
-            + RANK_WEIGHTS["lexical"] * lex.get(pos, 0.0) / top_lexical
+            + lexical_weight * lex.get(pos, 0.0) / top_lexical
             + RANK_WEIGHTS["coverage"] * index.support.coverage(profile, paper_id)
         )
         scored.append((score, pos, sims))

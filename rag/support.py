@@ -176,6 +176,15 @@ class SupportModel:
         total = sum(profile.weights.values())
         return sum(w for t, w in profile.weights.items() if t in have) / total if total else 0.0
 
+    def has_term(self, paper_id: str, term: str) -> bool:
+        """True when the paper's title or abstract contains the (stemmed) term."""
+        return term in self._terms[paper_id]
+
+    def topic_term(self, profile: QuestionProfile, paper_id: str) -> str | None:
+        """The question's rarest term that the paper contains (None if it has none)."""
+        shared = [t for t in profile.weights if t in self._terms[paper_id]]
+        return max(shared, key=profile.weights.__getitem__, default=None)
+
     def profile(self, question: str) -> QuestionProfile:
         """Work out a question's weighted terms and names once for several papers."""
         return _profile(question, self._lexical)
