@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import rag  # noqa: E402
 from rag import support  # noqa: E402
-from rag.answer import _margin  # noqa: E402
+from rag.compose import margin  # noqa: E402
 from rag.evaluate import load_questions  # noqa: E402
 from rag.index import open_index  # noqa: E402
 from rag.retrieve import search  # noqa: E402
@@ -36,7 +36,7 @@ def features(index, model, questions) -> tuple[np.ndarray, np.ndarray]:
             continue  # follow-ups are judged through their referent, not the support model
         hits = search(index, q.question, index.embedder.query_vector(q.question), 10)
         evidence = model.judge(
-            model.profile(q.question), hits[0].paper_id, hits[0].similarity, _margin(hits, 0)
+            model.profile(q.question), hits[0].paper_id, hits[0].similarity, margin(hits, 0)
         )
         rows.append(evidence.features())
         labels.append(q.answerable)

@@ -1,11 +1,11 @@
-"""Question to cited answer: pick supporting sentences and cite each one.
+"""Question to cited answer: the public ``answer`` API and its result types.
 
-The default (extractive) composer needs no LLM and only ever writes sentences
-taken verbatim from the cited paper's abstract, so every citation can be
-checked by a string search. When no retrieved paper is judged to answer (see
-``support``), it says so and lists the closest papers without citing them as
-support. With an LLM configured, ``answer`` hands over to ``rag.llm``, which
-verifies the model's citations and falls back to this composer on failure.
+``answer`` resolves follow-ups (``followup``), retrieves (``retrieve``) and
+hands the hits to the extractive composer (``compose``), which needs no LLM and
+quotes the supporting papers verbatim; when none supports the question it says
+so. With an LLM configured, it hands over to ``rag.llm`` instead, which
+verifies the model's citations and falls back to the extractive answer on any
+failure.
 """
 
 from __future__ import annotations
@@ -17,68 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
+from .compose import Citation, abstention, compose, margin
 from .config import Settings, resolve
 from .followup import Turn, resolve_followup
-from .index import Index, Passage, open_index
-from .lexical import terms
+from .index import Index, open_index
 from .retrieve import Hit, search, validate_question
-from .support import Evidence, SupportModel
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
-
-ABSTAIN_TEXT = "I couldn't find this in the indexed papers."
-MAX_PAPERS = 5
-RELATIVE_SUPPORT = 0.6
-_MANY_RE = re.compile(
-    r"\b(papers|works|studies|articles|approaches|methods|which (?:papers?|works?))\b", re.I
-)
-_URL_RE = re.compile(r"https?://|www\.|github\.com", re.I)
-
-# Questions about a paper's facets use words its abstract rarely repeats: "which
-# datasets?" is answered by a sentence naming "benchmarks". Stems, both sides.
-_FACETS = {
-    frozenset({"dataset", "data", "benchmark"}): "dataset benchmark corpus evalu",
-    frozenset({"code", "implement", "github", "sourc", "repositori"}): "code github avail releas sourc",
-    frozenset(
-        {"result", "perform", "outperform", "well", "good", "accuraci"}
-    ): "outperform improv perform achiev better state art result",
-    frozenset(
-        {"experi", "evalu", "valid", "test", "empir"}
-    ): "experi evalu simul empir valid demonstr benchmark",
-    frozenset({"compar", "baselin", "versus", "vs"}): "compar baselin outperform than vs",
-    frozenset({"limit", "drawback", "weak", "fail"}): "limit howev challeng fail lack",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class Citation:
-    """One numbered source of an answer.
-
-    Attributes:
-        number: The ``[n]`` used in the answer text.
-        paper_id: The cited paper.
-        title: Its title.
-        snippet: The sentence(s) the answer takes from the abstract, verbatim.
-        score: How strongly the paper supports the answer (0-1).
-
-    """
-
-    number: int
-    paper_id: str
-    title: str
-    snippet: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "number": self.number,
-            "paper_id": self.paper_id,
-            "title": self.title,
-            "snippet": self.snippet,
-            "score": round(self.score, 4),
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,131 +105,6 @@ class Answer:
             "removed": [r.to_dict() for r in self.removed],
             "hits": [h.to_dict() for h in self.hits],
         }
-
-
-def wants_many(question: str) -> bool:
-    """True when the question asks for a list of papers rather than one answer."""
-    return bool(_MANY_RE.search(question))
-
-
-def _cite(sentence: str, number: int) -> str:
-    """Put ``[n]`` before the sentence's final period, or after it otherwise."""
-    sentence = sentence.strip()
-    if sentence.endswith(".") and not sentence.endswith(".."):
-        return f"{sentence[:-1]} [{number}]."
-    return f"{sentence} [{number}]"
-
-
-def _short_title(title: str) -> str:
-    head = title.split(":")[0].strip()
-    return head if len(head) <= 60 else title[:57].rstrip() + "..."
-
-
-def _facet_weights(weights: dict[str, float]) -> dict[str, float]:
-    """Add the facet words a question's terms imply (each at its trigger's weight)."""
-    out = dict(weights)
-    for triggers, expansion in _FACETS.items():
-        hit = [weights[t] for t in triggers if t in weights]
-        for term in expansion.split() if hit else ():
-            out[term] = max(out.get(term, 0.0), max(hit))
-    return out
-
-
-def _sentence_scores(passages: Sequence[Passage], weights: dict[str, float]) -> list[float]:
-    """Similarity plus the IDF share of question (and facet) terms a sentence contains."""
-    total = sum(weights.values()) or 1.0
-    expanded = _facet_weights(weights)
-    wants_code = "github" in expanded
-    scores = []
-    for p in passages:
-        have = set(terms(p.text))
-        overlap = min(1.0, sum(w for t, w in expanded.items() if t in have) / total)
-        penalty = 0.3 if _URL_RE.search(p.text) and not wants_code else 0.0
-        scores.append(p.similarity + 0.5 * overlap - penalty)
-    return scores
-
-
-def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int) -> list[Passage]:
-    """The paper's best chunk, plus a neighbour if nearly as good, in abstract order.
-
-    Only neighbours are added so the snippet stays one verbatim span of the abstract.
-    """
-    scores = _sentence_scores(hit.passages, weights)
-    best = max(range(len(scores)), key=scores.__getitem__)
-    chosen = [hit.passages[best]]
-    if limit > 1:
-        near = [i for i, p in enumerate(hit.passages) if abs(p.number - chosen[0].number) == 1]
-        near = [i for i in near if scores[i] >= 0.85 * scores[best]]
-        if near:
-            chosen.append(hit.passages[max(near, key=scores.__getitem__)])
-    return sorted(chosen, key=lambda p: p.number)
-
-
-def _margin(hits: Sequence[Hit], i: int) -> float:
-    others = [h.similarity for j, h in enumerate(hits) if j != i][:5]
-    return hits[i].similarity - (sum(others) / len(others) if others else 0.0)
-
-
-def compose(
-    question: str,
-    hits: Sequence[Hit],
-    model: SupportModel,
-    *,
-    focus: Sequence[str] = (),
-) -> tuple[str, tuple[Citation, ...]]:
-    """Write the extractive answer body and its citations (empty when abstaining).
-
-    Args:
-        question: The question whose terms choose the sentences.
-        hits: Retrieved papers, best first.
-        model: The collection's support model.
-        focus: Paper ids a follow-up refers to; when given, only they are cited.
-
-    """
-    profile = model.profile(question)
-    if focus:
-        chosen = [(h, 1.0) for h in hits if h.paper_id in focus]
-    else:
-        judged: list[tuple[Hit, Evidence]] = [
-            (h, model.judge(profile, h.paper_id, h.similarity, _margin(hits, i))) for i, h in enumerate(hits)
-        ]
-        supported = [(h, e.probability) for h, e in judged if e.supported]
-        if wants_many(question) and supported:
-            # A list keeps papers whose support is comparable to the best one's
-            # and that share its rarest matching term: "machine unlearning"
-            # lists papers on unlearning, not every paper on machine learning.
-            floor = RELATIVE_SUPPORT * max(p for _, p in supported)
-            best = max(supported, key=lambda hp: hp[1])[0]
-            topic = model.topic_term(profile, best.paper_id)
-            chosen = [
-                (h, p)
-                for h, p in supported
-                if p >= floor and (topic is None or model.has_term(h.paper_id, topic))
-            ][:MAX_PAPERS]
-        else:
-            chosen = supported[:1]
-    if not chosen:
-        return "", ()
-
-    citations = []
-    lines = []
-    many = len(chosen) > 1
-    for number, (hit, probability) in enumerate(chosen, start=1):
-        picked = _pick_sentences(hit, profile.weights, limit=1 if many else 2)
-        snippet = " ".join(p.text for p in picked)
-        citations.append(Citation(number, hit.paper_id, hit.title, snippet, probability))
-        cited = " ".join(_cite(p.text, number) for p in picked)
-        lines.append(f"- **{_short_title(hit.title)}**: {cited}" if many else cited)
-    return "\n".join(lines), tuple(citations)
-
-
-def abstention(hits: Sequence[Hit]) -> str:
-    """The "not in the collection" body, naming the closest papers as such."""
-    body = ABSTAIN_TEXT
-    if hits:
-        closest = "\n".join(f"- {h.title}" for h in hits[:3])
-        body += f"\n\nClosest papers (they do not answer the question):\n{closest}"
-    return body
 
 
 def answer(
@@ -379,9 +200,7 @@ def supports(index: Index, question: str, paper_ids: Sequence[str]) -> bool:
     profile = index.support.profile(question)
     return all(
         pid in by_id
-        and index.support.judge(
-            profile, pid, hits[by_id[pid]].similarity, _margin(hits, by_id[pid])
-        ).supported
+        and index.support.judge(profile, pid, hits[by_id[pid]].similarity, margin(hits, by_id[pid])).supported
         for pid in paper_ids
     )
 

@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .answer import Citation, Removal
+from .answer import Removal
 from .chunking import split_sentences
+from .compose import Citation
 from .corpus import normalize_title
 from .lexical import terms
 from .support import acronyms, entity_key, question_entities

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import rag
-from rag.answer import ABSTAIN_TEXT, abstention
+from rag.compose import ABSTAIN_TEXT, abstention
 from rag.index import open_index
 from rag.llm import sources_prompt
 from rag.verify import DECLINE_PHRASE, verify
