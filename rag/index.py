@@ -69,6 +69,7 @@ class Index:
         self._collection = self._client.get_collection(COLLECTION)
         self.size = len(self.vectors)
         self._support: SupportModel | None = None
+        self._centroids: np.ndarray | None = None
 
     @property
     def name(self) -> str:
@@ -109,6 +110,18 @@ class Index:
             Passage(chunk_id(paper_id, n), paper_id, n, texts[n], float(sims[n]))
             for n in np.argsort(-sims, kind="stable")
         ]
+
+    @property
+    def centroids(self) -> np.ndarray:
+        """Each paper's mean sentence vector, normalized (computed on first use)."""
+        if self._centroids is None:
+            vectors = np.asarray(self.vectors, dtype=np.float32)
+            counts = np.asarray([len(self.chunk_texts[p.paper_id]) for p in self.papers])
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+            sums = np.add.reduceat(vectors, starts, axis=0) if len(vectors) else vectors
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            self._centroids = sums / np.maximum(norms, 1e-12)
+        return self._centroids
 
     @property
     def support(self) -> SupportModel:

@@ -13,11 +13,11 @@ from tests.conftest import DATA
 
 # Measured by `rag eval` on the seed index; each floor is a little under the measurement.
 FLOORS = {
-    "all": {"MRR@10": 0.95, "R@5": 0.97, "R@10": 0.98, "nDCG@10": 0.94},
-    "paraphrase": {"MRR@10": 0.90, "R@5": 0.97},
-    "detail": {"MRR@10": 0.97, "R@5": 0.99},
-    "title": {"MRR@10": 0.96, "R@5": 0.99},
-    "multi": {"R@5": 0.90, "nDCG@10": 0.85},
+    "all": {"MRR@10": 0.96, "R@5": 0.98, "R@10": 0.99, "nDCG@10": 0.96},
+    "paraphrase": {"MRR@10": 0.92, "R@5": 0.97},
+    "detail": {"MRR@10": 0.98, "R@5": 0.99},
+    "title": {"MRR@10": 0.98, "R@5": 0.99},
+    "multi": {"R@5": 0.95, "nDCG@10": 0.91},
     "follow-up": {"MRR@10": 0.95, "R@5": 0.95},
 }
 
@@ -45,20 +45,21 @@ def test_retrieval_quality_per_type(report, question_type):
 
 
 def test_abstention(report):
-    assert report.abstention["recall"] >= 0.70
-    assert report.abstention["false_rate"] <= 0.03
-    assert report.abstention["precision"] >= 0.85
+    # Measured: recall 0.714 (25 of 35), false rate 0.007 (1 of 152), precision 0.962.
+    assert report.abstention["recall"] >= 0.68
+    assert report.abstention["false_rate"] <= 0.02
+    assert report.abstention["precision"] >= 0.90
 
 
 def test_every_citation_is_valid(report):
     assert report.citations["valid_answers"] == 1.0
     assert report.citations["valid_citations"] == 1.0
-    assert report.citations["citations"] >= 150
+    assert report.citations["citations"] >= 170
 
 
 def test_answers_contain_the_labeled_facts(report):
-    assert report.facts["all"] >= 0.45
-    assert report.facts["detail"] >= 0.6
+    assert report.facts["all"] >= 0.47
+    assert report.facts["detail"] >= 0.65
 
 
 def test_report_renders_and_serializes(report):
