@@ -72,10 +72,9 @@ def main(verbose: bool) -> None:
     Settings come from RAG_* environment variables (see README); the index
     lives in RAG_VECTORSTORE_DIR (default: vectorstore/).
     """
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("bm25s").setLevel(level)  # bm25s sets itself to DEBUG on import
 
 
 @main.command()
