@@ -238,6 +238,10 @@ class Embedder(Embeddings):
                         ) from None
             return self._model
 
+    def load(self) -> None:
+        """Load the document encoder now (ingest does, so its progress bar times only encoding)."""
+        self._sentence_transformer()
+
     def _onnx(self) -> OnnxQueryEncoder | None:
         if self.settings.query_encoder == "torch" or self._facts is None:
             return None

@@ -243,6 +243,8 @@ def _write_generation(
         for start in range(0, len(stale_ids), limit):
             collection.delete(ids=stale_ids[start : start + limit])
         todo = [c for cs in chunks.values() for c in cs]
+        if todo:
+            embedder.load()
         step = max(1, min(limit, _ADD_BATCH))
         show = sys.stderr.isatty() if progress is None else progress
         with tqdm(total=len(todo), unit="chunk", desc="embedding", disable=not show) as bar:

@@ -148,7 +148,7 @@ import sys, time
 import rag
 from rag.embeddings import get_embedder
 settings = rag.Settings.from_env()
-get_embedder(settings)._sentence_transformer()  # load before the clock starts
+get_embedder(settings).load()  # load before the clock starts
 print("ready", flush=True)
 start = time.perf_counter()
 rag.ingest(sys.argv[1:], settings=settings, progress=False)
