@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
-from .corpus import normalize_title
 from .support import question_entities
 
 if TYPE_CHECKING:
@@ -50,19 +49,8 @@ def is_followup(question: str, index: Index) -> bool:
     """True when the question refers back and names no paper of its own."""
     if not _ANAPHORA.search(question):
         return False
-    titled = index_title_names(index)
+    titled = index.support.title_names
     return not any(name in titled for name in question_entities(question))
-
-
-def index_title_names(index: Index) -> frozenset[str]:
-    """Names that occur in some paper's title (cached on the index)."""
-    names = getattr(index, "_title_names", None)
-    if names is None:
-        from .support import _WORD_RE, entity_key
-
-        names = frozenset(entity_key(t) for p in index.papers for t in _WORD_RE.findall(p.title))
-        index._title_names = names
-    return names
 
 
 def resolve_followup(
@@ -87,8 +75,7 @@ def resolve_followup(
     focus: list[str] = []
     for role, text in reversed(turns):
         if role == "assistant":
-            by_title = {normalize_title(p.title): p.paper_id for p in index.papers}
-            found = [by_title.get(normalize_title(t)) for _, t in _REFERENCE.findall(text)]
+            found = [index.paper_id_for_title(t) for _, t in _REFERENCE.findall(text)]
             focus = [pid for pid in dict.fromkeys(found) if pid]
             if focus:
                 break

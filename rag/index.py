@@ -16,7 +16,7 @@ import numpy as np
 
 from .chunking import chunk_id
 from .config import Settings
-from .corpus import Paper
+from .corpus import Paper, normalize_title
 from .embeddings import Embedder, get_embedder
 from .errors import IndexIncompatibleError, IndexNotFoundError
 from .lexical import LexicalIndex
@@ -70,6 +70,7 @@ class Index:
         self.size = len(self.vectors)
         self._support: SupportModel | None = None
         self._centroids: np.ndarray | None = None
+        self._by_title: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -80,6 +81,12 @@ class Index:
     def paper(self, paper_id: str) -> Paper:
         """Return an indexed paper by id."""
         return self.papers[self.position[paper_id]]
+
+    def paper_id_for_title(self, title: str) -> str | None:
+        """The id of the paper with this title (compared normalized), if indexed."""
+        if self._by_title is None:
+            self._by_title = {normalize_title(p.title): p.paper_id for p in self.papers}
+        return self._by_title.get(normalize_title(title))
 
     def dense(self, vector: np.ndarray, n: int) -> list[tuple[str, int, float]]:
         """Return ``(paper_id, chunk number, cosine)`` of the ``n`` nearest chunks.

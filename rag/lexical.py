@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -45,16 +46,11 @@ def _stopwords() -> frozenset[str]:
     return frozenset(STOPWORDS_EN) | frozenset(_QUESTION_WORDS)
 
 
-_TOKEN_RE = None
+_TOKEN_RE = re.compile(_SPLIT)
 
 
 def terms(text: str) -> list[str]:
     """Lower-case, drop stopwords and stem: the unit both BM25 and support checks count."""
-    global _TOKEN_RE
-    if _TOKEN_RE is None:
-        import re
-
-        _TOKEN_RE = re.compile(_SPLIT)
     stop = _stopwords()
     words = [w for w in _TOKEN_RE.findall(text.lower()) if w not in stop]
     return _stemmer().stemWords(words)

@@ -143,6 +143,8 @@ class SupportModel:
             for p in papers
         }
         self._acronyms = acronyms([p.abstract for p in papers])
+        # Names in some title: a question naming one is about that paper, not a follow-up.
+        self.title_names = frozenset(entity_key(t) for p in papers for t in _WORD_RE.findall(p.title))
 
     def _mentions(self, paper_id: str, name: str) -> bool:
         names = self._names[paper_id]
