@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,18 @@ class Settings:
         cache_dir: Derived files such as the exported query encoder (``RAG_CACHE_DIR``).
         chunk_sentences: Sentences per chunk (``RAG_CHUNK_SENTENCES``).
         chunk_overlap: Sentences shared by neighbouring chunks (``RAG_CHUNK_OVERLAP``).
-        embed_batch_size: Texts per encoder call while ingesting (``RAG_EMBED_BATCH_SIZE``).
+        embed_batch_size: Texts per encoder call while ingesting (``RAG_EMBED_BATCH_SIZE``);
+            16 suits the ONNX encoder on a CPU (length-sorted batches pad little).
+        device: ``auto`` (CUDA when torch sees a GPU, else CPU), ``cpu`` or ``cuda``
+            for encoding documents while ingesting (``RAG_DEVICE``).
+        chroma_url: ``http(s)://host:port`` of a Chroma server that holds the index;
+            empty means the embedded folder ``vectorstore_dir`` (``RAG_CHROMA_URL``).
+        chroma_headers: Extra HTTP headers for a proxy in front of the Chroma server,
+            as JSON or ``Name: value`` pairs separated by ``;`` (``RAG_CHROMA_HEADERS``).
+        chroma_token: Sent as ``Authorization: Bearer <token>`` to the Chroma server
+            (``RAG_CHROMA_TOKEN``); Chroma 1.x itself has no auth, a proxy checks it.
+        collection: Name prefix of the Chroma collections, so one server can hold
+            several collections of papers (``RAG_COLLECTION``).
         top_k: Papers retrieved per question (``RAG_TOP_K``).
         query_encoder: ``auto`` (ONNX when possible), ``onnx`` or ``torch``
             (``RAG_QUERY_ENCODER``); all give the same vectors, ONNX is ~4x faster.
@@ -51,7 +63,12 @@ class Settings:
     cache_dir: Path = field(default_factory=lambda: Path("~/.cache/paperchat").expanduser())
     chunk_sentences: int = 1
     chunk_overlap: int = 0
-    embed_batch_size: int = 32
+    embed_batch_size: int = 16
+    device: str = "auto"
+    chroma_url: str = ""
+    chroma_headers: str = ""
+    chroma_token: str = ""
+    collection: str = "paperchat"
     top_k: int = 10
     query_encoder: str = "auto"
     llm: str = ""
@@ -71,6 +88,18 @@ class Settings:
             )
         if self.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+        if self.device not in {"auto", "cpu", "cuda"}:
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"RAG_CHROMA_URL must start with http:// or https://, got {self.chroma_url!r}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,40}[A-Za-z0-9]", self.collection):
+            raise ValueError(
+                f"collection must be 3-42 letters, digits, '.', '_' or '-', got {self.collection!r}"
+            )
+        if self.embed_batch_size < 1:
+            raise ValueError(f"embed_batch_size must be >= 1, got {self.embed_batch_size}")
         if self.query_encoder not in {"auto", "onnx", "torch"}:
             raise ValueError(f"query_encoder must be auto, onnx or torch, got {self.query_encoder!r}")
 
