@@ -171,6 +171,11 @@ def extractive_answer(
     """
     question, settings, k = _validated(question, k, settings)
     index = open_index(settings)
+    with index.reading():
+        return _extractive(index, question, history, k)
+
+
+def _extractive(index: Index, question: str, history: Sequence[Turn] | None, k: int) -> Answer:
     model = index.support
     standalone, focus = resolve_followup(question, history or (), index)
     hits = search(index, standalone, index.embedder.query_vector(standalone), k)

@@ -87,9 +87,10 @@ def ingest(paths: tuple[str, ...], prune: bool, rebuild: bool, as_json: bool) ->
     """Index papers from files or folders (default: the seeds folder).
 
     Reads .txt page dumps, .jsonl (.jsonl.gz) and .csv files with title and
-    abstract. Only new or changed papers are embedded; unchanged inputs change
-    nothing. The index is replaced atomically, so an interrupted ingest never
-    leaves it half-written.
+    abstract, streamed (a multi-gigabyte JSONL is fine). Only new or changed
+    papers are embedded; unchanged inputs change nothing. All changes become
+    visible in one commit, so an interrupted ingest never leaves the index
+    half-written. With RAG_CHROMA_URL the index lives on that Chroma server.
     """
     from .ingest import ingest as run
 
@@ -97,7 +98,7 @@ def ingest(paths: tuple[str, ...], prune: bool, rebuild: bool, as_json: bool) ->
     if as_json:
         _print_json(report.to_dict())
         return
-    if report.generation is None:
+    if report.transaction is None:
         click.echo(f"Index up to date: {report.papers} papers, nothing to embed.")
         return
     click.echo(
@@ -214,12 +215,12 @@ def evaluate(questions: str | None, k: int, as_json: bool) -> None:
 @main.command()
 @_edge
 def info() -> None:
-    """Describe the index: papers, chunks, model and generation."""
+    """Describe the index: papers, chunks, model and last commit."""
     from .index import describe
 
     c = describe(_settings())
     click.echo(f"collection: {c.name}")
-    click.echo(f"index:      {c.generation} (built {c.created})")
+    click.echo(f"index:      {c.location} (transaction {c.transaction}, {c.created})")
     click.echo(f"papers:     {c.papers}  chunks: {c.chunks}")
     click.echo(f"model:      {c.embed_model}")
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
-import io
 import json
 import logging
 import re
 import unicodedata
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -205,10 +205,35 @@ def read_page_dump(path: Path) -> list[Paper]:
     return papers
 
 
-def read_jsonl(path: Path) -> list[Paper]:
-    """Read JSON Lines with ``title`` and ``abstract`` (arXiv snapshot names accepted)."""
-    papers = []
-    for line_no, line in enumerate(_read_text(path).splitlines(), start=1):
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, text)`` of a UTF-8 (optionally gzipped) file, one line in memory at a time."""
+    try:
+        fh = gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")  # noqa: SIM115
+    except OSError as exc:
+        raise IngestError(
+            f"{path}: cannot read it ({exc.strerror}) — check the path and permissions"
+        ) from None
+    line_no = 0
+    with fh:
+        try:
+            for line_no, raw in enumerate(fh, start=1):
+                try:
+                    text = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+                except UnicodeDecodeError as exc:
+                    raise IngestError(
+                        f"{path}:{line_no}: not UTF-8 text (byte 0x{raw[exc.start]:02x}) — "
+                        "convert the file to UTF-8 and ingest again"
+                    ) from None
+                yield line_no, text
+        except (OSError, EOFError, zlib.error) as exc:
+            raise IngestError(
+                f"{path}:{line_no + 1}: not a valid gzip file ({exc}) — re-download or unzip it"
+            ) from None
+
+
+def read_jsonl(path: Path) -> Iterator[Paper]:
+    """Stream JSON Lines with ``title`` and ``abstract`` (arXiv snapshot names accepted)."""
+    for line_no, line in _lines(path):
         if not line.strip():
             continue
         where = f"{path}:{line_no}"
@@ -218,14 +243,12 @@ def read_jsonl(path: Path) -> list[Paper]:
             raise IngestError(f"{where}: not valid JSON ({exc.msg}) — fix or remove that line") from None
         if not isinstance(record, dict):
             raise IngestError(f"{where}: expected a JSON object per line, got {type(record).__name__}")
-        papers.append(_record_paper(record, str(path), where))
-    return papers
+        yield _record_paper(record, str(path), where)
 
 
-def read_csv(path: Path) -> list[Paper]:
-    """Read CSV with a header row that has title and abstract columns."""
-    reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
-    papers = []
+def read_csv(path: Path) -> Iterator[Paper]:
+    """Stream CSV with a header row that has title and abstract columns."""
+    reader = csv.DictReader((text for _, text in _lines(path)))
     try:
         for row in reader:
             where = f"{path}:{reader.line_num}"
@@ -233,10 +256,9 @@ def read_csv(path: Path) -> list[Paper]:
                 raise IngestError(
                     f"{where}: more fields than header columns — quote fields that contain commas"
                 )
-            papers.append(_record_paper(row, str(path), where))
+            yield _record_paper(row, str(path), where)
     except csv.Error as exc:
         raise IngestError(f"{path}:{reader.line_num}: malformed CSV ({exc})") from None
-    return papers
 
 
 def _reader_for(path: Path):

@@ -33,3 +33,7 @@ class ModelNotFoundError(RagError):
 
 class LLMError(RagError):
     """The configured LLM could not produce an answer (the caller falls back)."""
+
+
+class StoreUnavailableError(RagError):
+    """The Chroma server that holds the index cannot be reached right now."""

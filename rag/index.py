@@ -1,27 +1,46 @@
-"""An opened, read-only view of the live index generation, cached per process.
+"""The index as an app process holds it: loaded once, then kept current by deltas.
 
-Opening costs a Chroma client, the BM25 arrays and the paper list; a server
-does it once and then only checks (one ``stat``) whether an ingest has
-published a newer generation, which it then opens instead.
+Questions need every chunk vector (to score sentences), BM25 and the support
+model's term sets in memory; Chroma (``store``) is where they come from. A
+process loads the live papers once, then before each question reads the
+store's ``head`` (one small record) and, when a writer has committed since,
+fetches only what those transactions added and retired and applies it: the
+first question after a 20-paper update costs those 20 papers, not the
+collection. A process that fell too far behind (or sees a rebuild) loads
+everything again.
+
+Dense search is an exact scan of the in-memory vectors rather than a Chroma
+query: a reader process's view of an embedded Chroma folder does not see
+another process's HNSW writes, the scan gives the same results in embedded
+and server mode, and at 150k chunks it costs ~15 ms on two cores.
+
+Updates happen under a write lock; questions hold a read lock
+(``Index.reading``) so no answer mixes two versions of the collection.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from .chunking import chunk_id
-from .config import Settings
+from .config import Settings, resolve
 from .corpus import Paper, normalize_title
 from .embeddings import Embedder, get_embedder
-from .errors import IndexIncompatibleError, IndexNotFoundError
-from .lexical import LexicalIndex
-from .store import COLLECTION, chroma_client, chroma_store, read_manifest, read_papers, require_generation
+from .errors import IndexIncompatibleError
+from .lexical import LexicalIndex, terms
+from .store import Head, PaperRecord, Store, describe_location
 from .support import SupportModel
+
+log = logging.getLogger(__name__)
+
+# Reload everything once removed papers leave more holes than there are papers.
+_HOLES_BEFORE_RELOAD = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,75 +58,171 @@ class Passage:
         return {"chunk_id": self.chunk_id, "text": self.text, "similarity": round(self.similarity, 4)}
 
 
-class Index:
-    """One generation opened for questions."""
+class _Rows:
+    """A float or int matrix that grows by appending rows (amortized O(rows added))."""
 
-    def __init__(self, settings: Settings, gen: Path) -> None:
-        """Open generation ``gen``; use ``open_index`` to get the cached one."""
-        self.settings = settings
-        self.generation = gen
-        self.manifest = read_manifest(gen)
-        built_with = self.manifest["config"]["embed_model"]
+    def __init__(self, width: int, dtype: type) -> None:
+        shape = (64, width) if width else (64,)
+        self._data = np.zeros(shape, dtype=dtype)
+        self.n = 0
+
+    def append(self, block: np.ndarray) -> int:
+        """Append rows; return the index of the first."""
+        start, need = self.n, self.n + len(block)
+        if need > len(self._data):
+            grown = np.zeros((max(need, 2 * len(self._data)), *self._data.shape[1:]), dtype=self._data.dtype)
+            grown[: self.n] = self._data[: self.n]
+            self._data = grown
+        self._data[start:need] = block
+        self.n = need
+        return start
+
+    @property
+    def data(self) -> np.ndarray:
+        """The rows appended so far (a view)."""
+        return self._data[: self.n]
+
+
+class _ReadWriteLock:
+    """Many readers or one writer; re-entrant for readers, writers wait for readers to leave."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._local = threading.local()
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        if depth == 0:
+            with self._cond:
+                self._cond.wait_for(lambda: not self._writing)
+                self._readers += 1
+        self._local.depth = depth + 1
+        try:
+            yield
+        finally:
+            self._local.depth = depth
+            if depth == 0:
+                with self._cond:
+                    self._readers -= 1
+                    self._cond.notify_all()
+
+    def held(self) -> bool:
+        """True when this thread holds the lock for reading."""
+        return getattr(self._local, "depth", 0) > 0
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._writing)
+            self._writing = True
+            self._cond.wait_for(lambda: self._readers == 0)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+class Index:
+    """The live papers of one store, held in memory for questions."""
+
+    def __init__(self, settings: Settings, store: Store, head: Head) -> None:
+        """Load every live paper at ``head``; use ``open_index`` to get the shared one."""
+        built_with = head.config.get("embed_model")
         if built_with != settings.embed_model:
             raise IndexIncompatibleError(
-                f"The index in {gen.parent}/ was built with embedding model {built_with!r}, "
+                f"The index in {describe_location(settings)} was built with embedding model {built_with!r}, "
                 f"not {settings.embed_model!r} — set RAG_EMBED_MODEL={built_with} or run "
                 '"rag ingest --rebuild"'
             )
-        stored = read_papers(gen)
-        self.papers: list[Paper] = [sp.paper for sp in stored]
-        self.chunk_texts: dict[str, tuple[str, ...]] = {sp.paper.paper_id: sp.chunks for sp in stored}
-        self.position = {p.paper_id: i for i, p in enumerate(self.papers)}
-        offsets = np.cumsum([0] + [len(sp.chunks) for sp in stored])
-        self._rows = {sp.paper.paper_id: int(offsets[i]) for i, sp in enumerate(stored)}
-        # Memory-mapped: a large collection's vectors are paged in only as papers are scored.
-        self.vectors = np.load(gen / "vectors.npy", mmap_mode="r")
-        self.lexical = LexicalIndex.load(gen / "bm25")
+        self.settings = settings
+        self.store = store
+        self.head = head
         self.embedder: Embedder = get_embedder(settings)
-        self._client = chroma_client(gen / "chroma")
-        self.store: Any = chroma_store(self._client, self.embedder)
-        self._collection = self._client.get_collection(COLLECTION)
-        self.size = len(self.vectors)
-        self._support: SupportModel | None = None
-        self._centroids: np.ndarray | None = None
-        self._by_title: dict[str, str] | None = None
+        self.lexical = LexicalIndex()
+        self.support = SupportModel(self.lexical)
+        self._lock = _ReadWriteLock()
+        self._papers: list[Paper | None] = []  # by position; None where a paper was removed
+        self._versions: list[str] = []  # the live version id of each position
+        self.position: dict[str, int] = {}
+        self.chunk_texts: dict[str, tuple[str, ...]] = {}
+        self._rows: dict[str, tuple[int, int]] = {}
+        self._by_title: dict[str, str] = {}
+        self._vectors: _Rows | None = None
+        self._row_pos = _Rows(0, np.int64)
+        self._row_num = _Rows(0, np.int32)
+        self._row_alive = _Rows(0, np.bool_)
+        self._centroids: _Rows | None = None
+        records = store.live_papers(head)
+        self._add(records, store.chunk_data(head, records))
+
+    # --- reading ---------------------------------------------------------------------------------
+
+    def reading(self) -> AbstractContextManager[None]:
+        """Hold the index still while a question is answered (nestable)."""
+        return self._lock.read()
+
+    @property
+    def papers(self) -> list[Paper]:
+        """The live papers, in the order they were indexed."""
+        return [p for p in self._papers if p is not None]
+
+    @property
+    def size(self) -> int:
+        """Chunks in the index."""
+        return sum(len(t) for t in self.chunk_texts.values())
 
     @property
     def name(self) -> str:
         """A label for the collection: the input folder or file names."""
+        from pathlib import Path
+
         sources = sorted({Path(p.source).parent.name or p.source for p in self.papers})
         return ", ".join(sources[:3]) or "papers"
 
     def paper(self, paper_id: str) -> Paper:
         """Return an indexed paper by id."""
-        return self.papers[self.position[paper_id]]
+        return self.paper_at(self.position[paper_id])
+
+    def paper_at(self, position: int) -> Paper:
+        """Return the paper at a position (as used by ``lexical`` and ``centroids``)."""
+        paper = self._papers[position]
+        if paper is None:
+            raise KeyError(position)
+        return paper
 
     def paper_id_for_title(self, title: str) -> str | None:
         """The id of the paper with this title (compared normalized), if indexed."""
-        if self._by_title is None:
-            self._by_title = {normalize_title(p.title): p.paper_id for p in self.papers}
         return self._by_title.get(normalize_title(title))
 
-    def dense(self, vector: np.ndarray, n: int) -> list[tuple[str, int, float]]:
-        """Return ``(paper_id, chunk number, cosine)`` of the ``n`` nearest chunks.
+    @property
+    def centroids(self) -> np.ndarray:
+        """Each position's mean sentence vector, normalized (zeros for removed papers)."""
+        return self._centroids.data if self._centroids is not None else np.zeros((0, 0), np.float32)
 
-        Queries Chroma for ids and distances only: chunk ids encode the paper
-        and position, and fetching documents and metadata would triple the cost.
-        """
-        n = min(n, self.size)
-        if n == 0:
+    def dense(self, vector: np.ndarray, n: int) -> list[tuple[str, int, float]]:
+        """Return ``(paper_id, chunk number, cosine)`` of the ``n`` nearest chunks (exact)."""
+        if self._vectors is None or self._vectors.n == 0:
             return []
-        found = self._collection.query(query_embeddings=[vector.tolist()], n_results=n, include=["distances"])
-        out = []
-        for cid, dist in zip(found["ids"][0], found["distances"][0], strict=True):
-            pid, _, number = cid.rpartition("#")
-            out.append((pid, int(number), 1.0 - float(dist)))
-        return out
+        sims = self._vectors.data @ vector
+        sims[~self._row_alive.data] = -np.inf
+        n = min(n, int(self._row_alive.data.sum()))
+        if n <= 0:
+            return []
+        top = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
+        top = top[np.argsort(-sims[top], kind="stable")]
+        pos, num = self._row_pos.data, self._row_num.data
+        return [(self.paper_at(int(pos[r])).paper_id, int(num[r]), float(sims[r])) for r in top]
 
     def similarities(self, paper_id: str, vector: np.ndarray) -> np.ndarray:
         """Cosine of each of a paper's chunks to ``vector``, in abstract order."""
-        row = self._rows[paper_id]
-        return np.asarray(self.vectors[row : row + len(self.chunk_texts[paper_id])]) @ vector
+        start, stop = self._rows[paper_id]
+        assert self._vectors is not None
+        return self._vectors.data[start:stop] @ vector
 
     def passages(self, paper_id: str, vector: np.ndarray, sims: np.ndarray | None = None) -> list[Passage]:
         """Every chunk of a paper scored against ``vector``, most similar first."""
@@ -118,28 +233,91 @@ class Index:
             for n in np.argsort(-sims, kind="stable")
         ]
 
-    @property
-    def centroids(self) -> np.ndarray:
-        """Each paper's mean sentence vector, normalized (computed on first use)."""
-        if self._centroids is None:
-            vectors = np.asarray(self.vectors, dtype=np.float32)
-            counts = np.asarray([len(self.chunk_texts[p.paper_id]) for p in self.papers])
-            starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-            sums = np.add.reduceat(vectors, starts, axis=0) if len(vectors) else vectors
-            norms = np.linalg.norm(sums, axis=1, keepdims=True)
-            self._centroids = sums / np.maximum(norms, 1e-12)
-        return self._centroids
+    # --- keeping current -------------------------------------------------------------------------
 
-    @property
-    def support(self) -> SupportModel:
-        """The collection's support model (built on first use, then kept)."""
-        if self._support is None:
-            self._support = SupportModel(self.papers, self.lexical)
-        return self._support
+    def _add(self, records: list[PaperRecord], data: dict[str, tuple[list[str], np.ndarray]]) -> None:
+        for record in records:
+            texts, vectors = data[record.record_id]
+            paper = record.paper
+            pid = paper.paper_id
+            if pid in self.position:
+                self._remove(pid)
+            if self._vectors is None:
+                self._vectors = _Rows(vectors.shape[1], np.float32)
+                self._centroids = _Rows(vectors.shape[1], np.float32)
+            pos = len(self._papers)
+            self._papers.append(paper)
+            self._versions.append(record.version)
+            self.position[pid] = pos
+            self.chunk_texts[pid] = tuple(texts)
+            start = self._vectors.append(vectors)
+            self._rows[pid] = (start, start + len(vectors))
+            self._row_pos.append(np.full(len(vectors), pos, dtype=np.int64))
+            self._row_num.append(np.arange(len(vectors), dtype=np.int32))
+            self._row_alive.append(np.ones(len(vectors), dtype=np.bool_))
+            assert self._centroids is not None
+            centroid = record.centroid if record.centroid is not None else _normalized(vectors.mean(axis=0))
+            self._centroids.append(centroid[None, :])
+            tokens = terms(f"{paper.title} {paper.abstract}")
+            self.lexical.add(pos, tokens)
+            self.support.add(paper, tokens)
+            self._by_title[normalize_title(paper.title)] = pid
 
-    def close(self) -> None:
-        """Release the Chroma client."""
-        self._client.close()
+    def _remove(self, paper_id: str) -> None:
+        pos = self.position.pop(paper_id)
+        paper = self._papers[pos]
+        assert paper is not None and self._centroids is not None
+        self._papers[pos] = None
+        start, stop = self._rows.pop(paper_id)
+        self._row_alive.data[start:stop] = False
+        self._centroids.data[pos] = 0.0
+        del self.chunk_texts[paper_id]
+        self.lexical.remove(pos)
+        self.support.remove(paper)
+        if self._by_title.get(normalize_title(paper.title)) == paper_id:
+            del self._by_title[normalize_title(paper.title)]
+
+    def stale(self, head: Head) -> bool:
+        """True when this copy cannot catch up with ``head`` by deltas and must be reloaded."""
+        holes = len(self._papers) - len(self.position)
+        return (
+            head.generation != self.head.generation
+            or head.txn < self.head.txn
+            or self.head.txn < head.gc - 1
+            or dict(head.config) != dict(self.head.config)
+            or holes > _HOLES_BEFORE_RELOAD * max(1000, len(self.position))
+        )
+
+    def catch_up(self, head: Head) -> bool:
+        """Apply the transactions after ``self.head`` up to ``head``; False when a reload is needed.
+
+        Fetching happens outside the lock (questions go on meanwhile); applying
+        the changes takes the write lock for as long as the change needs.
+        """
+        if head.txn == self.head.txn and head.generation == self.head.generation:
+            return True
+        if self._lock.held():
+            return True  # this thread is mid-answer: finish it on the version it started with
+        if self.stale(head):
+            return False
+        added, retired = self.store.changes(self.head.txn, head)
+        data = self.store.chunk_data(head, added)
+        again = self.store.require_head()
+        if self.head.txn < again.gc - 1 or again.generation != head.generation:
+            return False  # tombstones we relied on may have been deleted meanwhile
+        with self._lock.write():
+            for pid, version in retired:
+                pos = self.position.get(pid)
+                if pos is not None and self._versions[pos] == version:
+                    self._remove(pid)
+            self._add(added, data)
+            self.head = head
+        log.info("caught up to transaction %d: %d added, %d retired", head.txn, len(added), len(retired))
+        return True
+
+
+def _normalized(v: np.ndarray) -> np.ndarray:
+    return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +329,17 @@ class Collection:
         papers: Number of papers.
         chunks: Number of chunks (sentences) embedded.
         embed_model: The embedding model the index was built with.
-        generation: The live generation's folder.
-        created: When that generation was published.
+        location: The index folder or the Chroma server URL.
+        transaction: The last committed transaction.
+        created: When that transaction was committed.
     """
 
     name: str
     papers: int
     chunks: int
     embed_model: str
-    generation: str
+    location: str
+    transaction: int
     created: str
 
     def to_dict(self) -> dict[str, object]:
@@ -173,45 +353,62 @@ def describe(settings: Settings | None = None) -> Collection:
     Raises:
         IndexNotFoundError: No index has been built yet.
     """
-    from .config import resolve
+    settings = resolve(settings)
+    index = open_index(settings)
+    with index.reading():
+        return Collection(
+            name=index.name,
+            papers=len(index.position),
+            chunks=index.size,
+            embed_model=str(index.head.config.get("embed_model")),
+            location=describe_location(settings),
+            transaction=index.head.txn,
+            created=index.head.updated,
+        )
 
-    index = open_index(resolve(settings))
-    return Collection(
-        name=index.name,
-        papers=len(index.papers),
-        chunks=index.size,
-        embed_model=index.manifest["config"]["embed_model"],
-        generation=str(index.generation),
-        created=index.manifest["created"],
-    )
 
-
-_OPEN: dict[tuple[str, str], Index] = {}
+_OPEN: dict[tuple[str, ...], Index] = {}
+_STORES: dict[tuple[str, ...], Store] = {}
 _OPEN_LOCK = threading.Lock()
 
 
+def _key(settings: Settings) -> tuple[str, ...]:
+    where = settings.chroma_url or str(settings.vectorstore_dir.resolve())
+    return (where, settings.collection, settings.embed_model, settings.chroma_headers, settings.chroma_token)
+
+
 def open_index(settings: Settings) -> Index:
-    """Return the live generation opened for questions, reopening after an ingest.
+    """Return the live index of these settings, caught up with the store's last commit.
 
     Raises:
         IndexNotFoundError: No index has been built yet.
         IndexIncompatibleError: The index needs other settings or a rebuild.
+        StoreUnavailableError: The Chroma server cannot be reached.
 
     """
-    root = settings.vectorstore_dir
-    key = (str(root.resolve()), settings.embed_model)
+    key = _key(settings)
     with _OPEN_LOCK:
-        for attempt in range(2):
-            gen = require_generation(root)
-            cached = _OPEN.get(key)
-            if cached is not None and cached.generation == gen:
-                return cached
-            try:
-                index = Index(settings, gen)
-            except (FileNotFoundError, IndexNotFoundError):
-                if attempt:  # the generation vanished twice: something else is wrong
-                    raise
-                continue  # a writer replaced it while we opened it; read CURRENT again
-            _OPEN[key] = index
-            return index
-    raise AssertionError("unreachable")
+        store = _STORES.get(key)
+        if store is None:
+            store = _STORES[key] = Store(settings)
+        try:
+            head = store.require_head()
+        except Exception:
+            _STORES.pop(key, None)  # reconnect next time (the server may come back)
+            raise
+        cached = _OPEN.get(key)
+        if cached is not None and cached.catch_up(head):
+            return cached
+        index = Index(settings, store, head)
+        _OPEN[key] = index
+        return index
+
+
+def forget(settings: Settings) -> None:
+    """Drop this process's copy of an index (after a rebuild or in tests)."""
+    key = _key(settings)
+    with _OPEN_LOCK:
+        _OPEN.pop(key, None)
+        store = _STORES.pop(key, None)
+    if store is not None:
+        store.close()

@@ -165,9 +165,10 @@ def llm_answer(
         standalone, focus = resolve_followup(question, history, index)
         if any(content_of(t)[1].strip() for t in history):
             standalone = _rewrite(chat, question, history, budget) or standalone
-        hits = search(index, standalone, index.embedder.query_vector(standalone), k)
-        if focus:
-            hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
+        with index.reading():
+            hits = search(index, standalone, index.embedder.query_vector(standalone), k)
+            if focus:
+                hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
         if not hits:
             yield Answer(question, abstention(hits), (), True, (), standalone, "llm")
             return
@@ -181,7 +182,8 @@ def llm_answer(
         text = "".join(parts)
         if not text.strip():
             raise LLMError("LLM answer not usable (empty reply)")
-        checked = verify(text, hits, index, index.support)
+        with index.reading():
+            checked = verify(text, hits, index, index.support)
         removed = checked.removed
         result = _llm_result(question, standalone, hits, checked)
     except LLMError as exc:

@@ -111,7 +111,7 @@ def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]
     centroid = index.centroids[candidates] @ vector
     scored = []
     for pos, whole in zip(candidates, centroid, strict=True):
-        paper_id = index.papers[pos].paper_id
+        paper_id = index.paper_at(pos).paper_id
         sims = index.similarities(paper_id, vector)
         top3 = float(np.mean(np.sort(sims)[-3:]))
         score = (
@@ -124,7 +124,7 @@ def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]
     scored.sort(key=lambda t: -t[0])
     hits = []
     for rank, (score, pos, sims) in enumerate(scored[:k], start=1):
-        paper = index.papers[pos]
+        paper = index.paper_at(pos)
         passages = tuple(index.passages(paper.paper_id, vector, sims))
         hits.append(Hit(paper, score, rank, passages[0].similarity, float(lexical[pos]), passages))
     return hits
@@ -162,7 +162,9 @@ def retrieve(question: str, *, k: int | None = None, settings: Settings | None =
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     index = open_index(settings)
-    return search(index, question, index.embedder.query_vector(question), k)
+    vector = index.embedder.query_vector(question)
+    with index.reading():
+        return search(index, question, vector, k)
 
 
 class PaperRetriever(BaseRetriever):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass
 
 from .corpus import Paper
@@ -131,20 +133,86 @@ class Evidence:
         return self.probability >= THRESHOLD
 
 
-class SupportModel:
-    """Scores how well a paper supports a question, for one opened collection."""
+class _LongForms(Mapping[str, frozenset[str]]):
+    """Acronym -> terms of its long forms over the live papers, kept by reference counts."""
 
-    def __init__(self, papers: list[Paper], lexical: LexicalIndex) -> None:
-        """Precompute each paper's terms and names (cheap; done once per index)."""
+    def __init__(self) -> None:
+        self._counts: dict[str, Counter[str]] = {}
+        self._frozen: dict[str, frozenset[str]] = {}
+
+    def change(self, found: dict[str, frozenset[str]], sign: int) -> None:
+        for key, words in found.items():
+            counts = self._counts.setdefault(key, Counter())
+            counts.update({w: sign for w in words})
+            for w in words:
+                if counts[w] <= 0:
+                    del counts[w]
+            if not counts:
+                del self._counts[key]
+            self._frozen.pop(key, None)
+
+    def __getitem__(self, key: str) -> frozenset[str]:
+        if key not in self._frozen:
+            self._frozen[key] = frozenset(self._counts[key])
+        return self._frozen[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._counts)
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+
+class SupportModel:
+    """Scores how well a paper supports a question, over a collection that changes.
+
+    Per-paper facts (terms, names, acronyms) are computed once when a paper is
+    added, so an update of n papers costs n papers, not the collection.
+    """
+
+    def __init__(self, lexical: LexicalIndex) -> None:
+        """Start empty; ``add`` papers as they are indexed."""
         self._lexical = lexical
-        self._terms = {p.paper_id: frozenset(terms(f"{p.title} {p.abstract}")) for p in papers}
-        self._names = {
-            p.paper_id: frozenset(entity_key(t) for t in _WORD_RE.findall(f"{p.title} {p.abstract}"))
-            for p in papers
-        }
-        self._acronyms = acronyms([p.abstract for p in papers])
-        # Names in some title: a question naming one is about that paper, not a follow-up.
-        self.title_names = frozenset(entity_key(t) for p in papers for t in _WORD_RE.findall(p.title))
+        self._terms: dict[str, frozenset[str]] = {}
+        self._names: dict[str, frozenset[str]] = {}
+        self._paper_acronyms: dict[str, dict[str, frozenset[str]]] = {}
+        self.long_forms = _LongForms()
+        self._title_names: Counter[str] = Counter()
+
+    @classmethod
+    def build(cls, papers: Iterable[Paper], lexical: LexicalIndex) -> SupportModel:
+        """A model over ``papers`` (for scripts; the index adds papers one by one)."""
+        model = cls(lexical)
+        for paper in papers:
+            model.add(paper)
+        return model
+
+    def add(self, paper: Paper, tokens: Sequence[str] | None = None) -> None:
+        """Take in a paper (``tokens``: its ``terms``, when already computed)."""
+        text = f"{paper.title} {paper.abstract}"
+        pid = paper.paper_id
+        self._terms[pid] = frozenset(terms(text) if tokens is None else tokens)
+        self._names[pid] = frozenset(entity_key(t) for t in _WORD_RE.findall(text))
+        found = acronyms([paper.abstract])
+        self._paper_acronyms[pid] = found
+        self.long_forms.change(found, +1)
+        self._title_names.update(set(_title_names(paper.title)))
+
+    def remove(self, paper: Paper) -> None:
+        """Forget a paper (the same object or version that was added)."""
+        pid = paper.paper_id
+        self._terms.pop(pid, None)
+        self._names.pop(pid, None)
+        self.long_forms.change(self._paper_acronyms.pop(pid, {}), -1)
+        for name in set(_title_names(paper.title)):
+            self._title_names[name] -= 1
+            if self._title_names[name] <= 0:
+                del self._title_names[name]
+
+    @property
+    def title_names(self) -> KeysView[str]:
+        """Names in some title: a question naming one is about that paper, not a follow-up."""
+        return self._title_names.keys()
 
     def _mentions(self, paper_id: str, name: str) -> bool:
         names = self._names[paper_id]
@@ -153,7 +221,7 @@ class SupportModel:
         # "CelebA-HQ" is mentioned by a paper that says "CelebA".
         if len(name) >= 6 and any(len(n) >= 5 and name.startswith(n) for n in names):
             return True
-        long_form = self._acronyms.get(name)
+        long_form = self.long_forms.get(name)
         return bool(long_form) and long_form <= self._terms[paper_id]
 
     def judge(self, profile: QuestionProfile, paper_id: str, similarity: float, margin: float) -> Evidence:
@@ -190,6 +258,10 @@ class SupportModel:
     def profile(self, question: str) -> QuestionProfile:
         """Work out a question's weighted terms and names once for several papers."""
         return _profile(question, self._lexical)
+
+
+def _title_names(title: str) -> list[str]:
+    return [entity_key(t) for t in _WORD_RE.findall(title)]
 
 
 @dataclass(frozen=True, slots=True)

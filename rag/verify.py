@@ -40,7 +40,7 @@ from .chunking import split_sentences
 from .compose import Citation
 from .corpus import normalize_title
 from .lexical import terms
-from .support import acronyms, entity_key, question_entities
+from .support import entity_key, question_entities
 
 if TYPE_CHECKING:
     from .index import Index, Passage
@@ -159,25 +159,20 @@ def _plain(text: str) -> str:
 
 def _facts(index: Index, paper_id: str) -> _Facts:
     cache = index.__dict__.setdefault("_verify_facts", {})
-    if paper_id not in cache:
-        paper = index.paper(paper_id)
+    paper = index.paper(paper_id)
+    key = (paper_id, paper.title, paper.abstract)  # a changed paper gets its facts anew
+    if key not in cache:
         text = f"{paper.title} {paper.abstract}"
         words = re.findall(r"[A-Za-z]+", text.lower())
         numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
         numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
-        cache[paper_id] = _Facts(
+        cache[key] = _Facts(
             squashed=re.sub(r"[^a-z0-9]", "", text.lower()),
             names=frozenset(entity_key(t) for t in re.findall(r"[A-Za-z0-9]+", text)),
             numbers=frozenset(numbers),
             terms=frozenset(terms(text)),
         )
-    return cache[paper_id]
-
-
-def _acronyms(index: Index) -> dict[str, frozenset[str]]:
-    if "_verify_acronyms" not in index.__dict__:
-        index.__dict__["_verify_acronyms"] = acronyms([p.abstract for p in index.papers])
-    return index.__dict__["_verify_acronyms"]
+    return cache[key]
 
 
 def unknown_names(
@@ -206,7 +201,7 @@ class _Checker:
     def __init__(self, index: Index, model: SupportModel) -> None:
         self.index = index
         self.model = model
-        self.long_forms = _acronyms(index)
+        self.long_forms = index.support.long_forms
         self._vectors: dict[str, np.ndarray] = {}
 
     def check(self, text: str, paper_id: str, union: Sequence[str]) -> _Check:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,36 +13,52 @@ import pytest
 
 import rag
 from rag.embeddings import get_embedder
-from rag.store import COLLECTION, chroma_client, current_generation, read_papers, writer_lock
+from rag.store import Store, writer_lock
 from tests.conftest import ROOT, SEEDS
 
 
-def chunk_ids(folder) -> list[str]:
-    gen = current_generation(folder)
-    client = chroma_client(gen / "chroma")
+def live(settings) -> dict[str, object]:
+    """The committed papers by id (PaperRecord), read straight from Chroma."""
+    store = Store(settings)
     try:
-        return sorted(client.get_collection(COLLECTION).get(include=[])["ids"])
+        head = store.require_head()
+        return {r.paper.paper_id: r for r in store.live_papers(head, vectors=False)}
     finally:
-        client.close()
+        store.close()
+
+
+def stored_chunk_ids(settings) -> list[str]:
+    """Every chunk record physically in the live generation (committed or not)."""
+    store = Store(settings)
+    try:
+        head = store.require_head()
+        return sorted(store.chunks(head.generation).get(include=[])["ids"])
+    finally:
+        store.close()
+
+
+def state(settings) -> set[str]:
+    """The committed state as a set of paper versions."""
+    return {r.record_id for r in live(settings).values()}
 
 
 def test_reingest_of_unchanged_inputs_embeds_nothing(small_inputs, settings):
     first = rag.ingest([small_inputs], settings=settings, progress=False)
-    assert (first.added, first.papers) == (6, 6)
+    assert (first.added, first.papers, first.transaction) == (6, 6, 1)
     assert first.chunks_embedded > 6
     embedder = get_embedder(settings)
     encoded_before = embedder.encoded
-    generation = current_generation(settings.vectorstore_dir)
 
     again = rag.ingest([small_inputs], settings=settings, progress=False)
 
-    assert again.generation is None and again.unchanged == 6 and again.chunks_embedded == 0
+    assert again.transaction is None and again.unchanged == 6 and again.chunks_embedded == 0
     assert embedder.encoded == encoded_before  # the encoder was not called at all
-    assert current_generation(settings.vectorstore_dir) == generation
+    assert Store(settings).require_head().txn == 1
 
 
 def test_changed_abstract_replaces_that_papers_chunks(small_inputs, settings):
     rag.ingest([small_inputs], settings=settings, progress=False)
+    assert rag.retrieve("block-sparse attention", k=1, settings=settings)[0].paper_id == "2401.00002"
     path = small_inputs / "papers.jsonl"
     lines = path.read_text().splitlines()
     record = json.loads(lines[1])
@@ -57,17 +72,24 @@ def test_changed_abstract_replaces_that_papers_chunks(small_inputs, settings):
     report = rag.ingest([small_inputs], settings=settings, progress=False)
 
     assert (report.updated, report.unchanged, report.chunks_embedded) == (1, 5, 3)
-    ids = chunk_ids(settings.vectorstore_dir)
-    assert [i for i in ids if i.startswith("2401.00002#")] == ["2401.00002#0", "2401.00002#1", "2401.00002#2"]
-    stored = {sp.paper.paper_id: sp for sp in read_papers(current_generation(settings.vectorstore_dir))}
-    assert stored["2401.00002"].chunks[1] == "The new method, HelixFormer, reads protein sequences."
-    client = chroma_client(current_generation(settings.vectorstore_dir) / "chroma")
-    docs = client.get_collection(COLLECTION).get(where={"paper_id": "2401.00002"})["documents"]
-    client.close()
-    assert len(docs) == 3 and not [d for d in docs if "block-sparse" in d]
+    paper = live(settings)["2401.00002"]
+    assert paper.chunks == 3 and "HelixFormer" in paper.paper.abstract
+    # The process that answered before picks the change up without a restart.
     hits = rag.retrieve("HelixFormer protein folding", k=1, settings=settings)
     assert hits[0].paper_id == "2401.00002"
     assert "proteins" in hits[0].passages[0].text
+    assert all("block-sparse" not in p.text for p in hits[0].passages)
+    # The old version's chunks go with the next commit (kept one commit for readers catching up).
+    record["abstract"] += " A third version."
+    lines[1] = json.dumps(record)
+    path.write_text("\n".join(lines) + "\n")
+    rag.ingest([small_inputs], settings=settings, progress=False)  # transaction 3
+    rag.ingest([SEEDS], settings=settings, progress=False)  # 4: deletes what 2 retired
+    own = [i for i in stored_chunk_ids(settings) if i.startswith("2401.00002@")]
+    assert len(own) == 3 + 4 and len({i.split("#")[0] for i in own}) == 2
+    rag.ingest([SEEDS], settings=settings, progress=False)  # nothing new; deletes what 3 retired
+    own = [i for i in stored_chunk_ids(settings) if i.startswith("2401.00002@")]
+    assert len(own) == 4 and len({i.split("#")[0] for i in own}) == 1
 
 
 def test_metadata_change_needs_no_embedding(small_inputs, settings):
@@ -76,60 +98,82 @@ def test_metadata_change_needs_no_embedding(small_inputs, settings):
     path.write_text(path.read_text().replace("Grace Hopper", "Rear Admiral Grace Hopper"))
     report = rag.ingest([small_inputs], settings=settings, progress=False)
     assert (report.relabeled, report.chunks_embedded) == (1, 0)
-    stored = {sp.paper.paper_id: sp for sp in read_papers(current_generation(settings.vectorstore_dir))}
-    assert stored["2401.00003"].paper.metadata["authors"] == "Rear Admiral Grace Hopper"
+    assert live(settings)["2401.00003"].paper.metadata["authors"] == "Rear Admiral Grace Hopper"
+    hits = rag.retrieve("Grace Hopper", k=6, settings=settings)
+    assert any(h.paper.metadata.get("authors") == "Rear Admiral Grace Hopper" for h in hits)
 
 
 def test_prune_removes_papers_no_longer_in_the_inputs(small_inputs, settings):
     rag.ingest([small_inputs], settings=settings, progress=False)
+    titles = {h.title for h in rag.retrieve("birds", k=10, settings=settings)}
+    assert "Counting Birds in Aerial Images" in titles
     (small_inputs / "extra.csv").unlink()
     kept = rag.ingest([small_inputs], settings=settings, progress=False)
-    assert kept.papers == 6 and kept.generation is None  # without --prune nothing is removed
+    assert kept.papers == 6 and kept.transaction is None  # without --prune nothing is removed
     pruned = rag.ingest([small_inputs], prune=True, settings=settings, progress=False)
     assert (pruned.removed, pruned.papers) == (2, 4)
-    assert not [i for i in chunk_ids(settings.vectorstore_dir) if i.startswith("speech")]
+    assert len(live(settings)) == 4
     titles = {h.title for h in rag.retrieve("birds", k=10, settings=settings)}
     assert "Counting Birds in Aerial Images" not in titles
 
 
-def test_rebuild_starts_from_scratch_and_keeps_one_previous_generation(small_inputs, settings):
+def test_rebuild_starts_from_scratch_in_a_new_generation(small_inputs, settings):
     rag.ingest([small_inputs], settings=settings, progress=False)
+    assert len(rag.retrieve("birds", k=10, settings=settings)) == 6
     report = rag.ingest([small_inputs / "papers.jsonl"], rebuild=True, settings=settings, progress=False)
     assert (report.added, report.papers) == (4, 4)
-    gens = sorted(p.name for p in settings.vectorstore_dir.glob("gen-*"))
-    assert gens == ["gen-000001", "gen-000002"]
+    assert Store(settings).require_head().generation == 2
+    assert len(rag.retrieve("birds", k=10, settings=settings)) == 4
+    rag.ingest([small_inputs / "papers.jsonl"], settings=settings, progress=False)
+    names = {c.name for c in Store(settings).client.list_collections()}
+    assert names == {"paperchat-state", "paperchat-g2-papers", "paperchat-g2-chunks"}
 
 
 def test_bad_input_leaves_the_index_untouched(small_inputs, settings, tmp_path):
     rag.ingest([small_inputs], settings=settings, progress=False)
-    before = current_generation(settings.vectorstore_dir)
+    before = state(settings)
+    chunks = stored_chunk_ids(settings)
     bad = small_inputs / "broken.jsonl"
     bad.write_text('{"title": "Fine", "abstract": "Fine abstract."}\n{"title": \n')
     with pytest.raises(rag.IngestError, match=r"broken\.jsonl:2"):
         rag.ingest([small_inputs], settings=settings, progress=False)
-    assert current_generation(settings.vectorstore_dir) == before
-    assert len(chunk_ids(settings.vectorstore_dir)) > 0
+    assert state(settings) == before
+    assert stored_chunk_ids(settings) == chunks  # nothing was even written
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(rag.IngestError, match="No papers found"):
         rag.ingest([empty], settings=settings, progress=False)
 
 
+def test_jsonl_is_streamed_not_read_whole(tmp_path, settings):
+    """A large .jsonl.gz is read a line at a time: a bad line far in names its number."""
+    import gzip
+
+    path = tmp_path / "big.jsonl.gz"
+    line = json.dumps({"title": "T {}", "abstract": "An abstract about streaming. " * 10})
+    with gzip.open(path, "wt") as fh:
+        for i in range(20000):
+            fh.write(line.replace("T {}", f"Paper {i}") + "\n")
+        fh.write("{broken\n")
+    with pytest.raises(rag.IngestError, match=r"big\.jsonl\.gz:20001: not valid JSON"):
+        rag.ingest([path], settings=settings, progress=False)
+    with pytest.raises(rag.IndexNotFoundError):
+        Store(settings).require_head()
+
+
 HOLD_LOCK = """
 import sys, time
-from pathlib import Path
+import rag
 from rag.store import writer_lock
-with writer_lock(Path(sys.argv[1])):
+with writer_lock(rag.Settings.from_env()):
     print("locked", flush=True)
     time.sleep(60)
 """
 
 
 def test_a_second_writer_is_refused_with_a_clear_error(small_inputs, settings):
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(settings.vectorstore_dir)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT,
-    )  # fmt: skip
+    env = {**os.environ, "RAG_VECTORSTORE_DIR": str(settings.vectorstore_dir)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(rag.IndexBusyError, match="busy: another ingest is writing it"):
@@ -139,7 +183,7 @@ def test_a_second_writer_is_refused_with_a_clear_error(small_inputs, settings):
         holder.wait()
     # A killed writer releases the lock with its process.
     assert rag.ingest([small_inputs], settings=settings, progress=False).papers == 6
-    with writer_lock(settings.vectorstore_dir):
+    with writer_lock(settings):
         pass
 
 
@@ -164,51 +208,58 @@ def _worker(paths, env):
 
 
 @pytest.mark.slow
-def test_sigkill_at_any_moment_leaves_the_old_or_the_new_index(small_inputs, settings, tmp_path):
+def test_sigkill_at_any_moment_leaves_the_old_or_the_new_index(small_inputs, settings):
     """Kill an ingest at spread-out moments; the index must always be whole."""
     env = {**os.environ, "RAG_VECTORSTORE_DIR": str(settings.vectorstore_dir)}
     rag.ingest([small_inputs], settings=settings, progress=False)
-    old_ids = chunk_ids(settings.vectorstore_dir)
+    old = state(settings)
     # The update: all 44 seed papers added and one small paper changed.
     changed = small_inputs / "papers.jsonl"
     original = changed.read_text()
     updated = original.replace("FraudBoost", "FraudForest")
-    changed.write_text(updated)
     inputs = [small_inputs, SEEDS]
 
-    # How long does the update take when left alone? Measured in-process on a
-    # scratch copy (the model is loaded here too, as it is in the worker).
-    scratch = tmp_path / "scratch"
-    shutil.copytree(settings.vectorstore_dir, scratch)
+    # How long does the update take when left alone (model loaded, as in the worker)?
+    changed.write_text(updated)
     started = time.perf_counter()
-    rag.ingest(inputs, settings=settings.replace(vectorstore_dir=scratch), progress=False)
+    rag.ingest(inputs, settings=settings, progress=False)
     duration = time.perf_counter() - started
-    new_ids = chunk_ids(scratch)
-    assert len(new_ids) > len(old_ids)
+    new = state(settings)
+    assert len(new) == 50 and new != old
 
+    def restore_old():
+        changed.write_text(original)
+        rag.ingest([small_inputs], prune=True, settings=settings, progress=False)
+        assert {r.split("@")[0] for r in state(settings)} == {r.split("@")[0] for r in old}
+        changed.write_text(updated)
+        return state(settings)
+
+    old = restore_old()
     outcomes = []
-    for fraction in (0.25, 0.7, 0.98):
+    for fraction in (0.05, 0.25, 0.5, 0.75, 0.9, 0.99):
         worker = _worker(inputs, env)
         assert worker.stdout.readline().strip() == "ready"
         time.sleep(duration * fraction)
         worker.send_signal(signal.SIGKILL)
         worker.wait()
 
-        ids = chunk_ids(settings.vectorstore_dir)
-        assert ids in (old_ids, new_ids), f"half-written index after kill at {fraction:.0%}"
-        papers = read_papers(current_generation(settings.vectorstore_dir))
-        abstract = {sp.paper.paper_id: sp.paper.abstract for sp in papers}["2401.00001"]
-        assert ("FraudForest" in abstract) == (ids == new_ids)  # never a half-updated paper
+        now = state(settings)
+        assert now in (old, new), f"half-written index after kill at {fraction:.0%}"
+        abstract = live(settings)["2401.00001"].paper.abstract
+        assert ("FraudForest" in abstract) == (now == new)  # never a half-updated paper
         hits = rag.retrieve("fraud detection with boosted trees", k=3, settings=settings)
         assert hits[0].paper_id == "2401.00001"
-        outcomes.append(ids == new_ids)
-        if ids == new_ids:  # put the old state back for the next kill
-            changed.write_text(original)
-            rag.ingest([small_inputs], prune=True, settings=settings, progress=False)
-            assert chunk_ids(settings.vectorstore_dir) == old_ids
-            changed.write_text(updated)
+        assert len(rag.retrieve("diffusion", k=100, settings=settings)) == len(now)
+        outcomes.append(now == new)
+        if now == new:
+            old = restore_old()
     assert not outcomes[0], "the earliest kill should have stopped the update"
-    # Whatever was left behind is cleaned up by the next writer.
+    print("kills that left the new index:", outcomes)
+    # Whatever was left behind is cleaned up by the next writer: no duplicates, nothing lost.
     rag.ingest(inputs, settings=settings, progress=False)
-    assert len(list(settings.vectorstore_dir.glob("gen-*"))) <= 2
-    assert chunk_ids(settings.vectorstore_dir) == new_ids
+    rag.ingest(inputs, prune=True, settings=settings, progress=False)
+    assert state(settings) == new
+    papers = live(settings)
+    expected = sorted(f"{r.paper.paper_id}@{r.text}#{n}" for r in papers.values() for n in range(r.chunks))
+    assert set(expected) <= set(stored_chunk_ids(settings))
+    assert len(stored_chunk_ids(settings)) == len(set(stored_chunk_ids(settings)))
