@@ -16,6 +16,7 @@ from .errors import (
     LLMError,
     ModelNotFoundError,
     RagError,
+    StoreUnavailableError,
 )
 from .evaluate import Question, Report, evaluate, load_questions
 from .index import Collection, Passage, describe
@@ -43,6 +44,7 @@ __all__ = [
     "Removal",
     "Report",
     "Settings",
+    "StoreUnavailableError",
     "answer",
     "answer_stream",
     "describe",

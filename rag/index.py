@@ -397,6 +397,8 @@ def open_index(settings: Settings) -> Index:
             _STORES.pop(key, None)  # reconnect next time (the server may come back)
             raise
         cached = _OPEN.get(key)
+        if cached is not None:
+            cached.store = store  # a reconnected client after the server came back
         if cached is not None and cached.catch_up(head):
             return cached
         index = Index(settings, store, head)

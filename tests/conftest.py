@@ -36,7 +36,7 @@ def isolated(tmp_path, cache_dir, monkeypatch):
     monkeypatch.setenv("RAG_VECTORSTORE_DIR", str(tmp_path / "vectorstore"))
     monkeypatch.setenv("RAG_CACHE_DIR", str(cache_dir))
     for name in list(os.environ):
-        if name.startswith("RAG_LLM"):
+        if name.startswith(("RAG_LLM", "RAG_CHROMA", "RAG_COLLECTION")):
             monkeypatch.delenv(name)
     yield
 
@@ -93,3 +93,69 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
         env={**os.environ, **(env or {})},
         cwd=ROOT,
     )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ChromaServer:
+    """A real ``chroma run`` on a free loopback port, stoppable and restartable."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        import time
+        import urllib.request
+
+        chroma = Path(sys.executable).parent / "chroma"
+        self.process = subprocess.Popen(
+            [str(chroma), "run", "--path", str(self.folder), "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/api/v2/heartbeat", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"chroma run did not answer on {self.url}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def chroma_server(tmp_path):
+    """A Chroma server of this test's own, stopped afterwards."""
+    server = ChromaServer(tmp_path / "chroma-server")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server_settings(chroma_server, tmp_path, cache_dir, monkeypatch):
+    """Settings (and environment) that keep the index on the test's Chroma server."""
+    import rag
+
+    monkeypatch.setenv("RAG_CHROMA_URL", chroma_server.url)
+    return rag.Settings.from_env(chroma_url=chroma_server.url, cache_dir=cache_dir)

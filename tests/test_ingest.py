@@ -173,7 +173,9 @@ with writer_lock(rag.Settings.from_env()):
 
 def test_a_second_writer_is_refused_with_a_clear_error(small_inputs, settings):
     env = {**os.environ, "RAG_VECTORSTORE_DIR": str(settings.vectorstore_dir)}
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK], stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(rag.IndexBusyError, match="busy: another ingest is writing it"):
