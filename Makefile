@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 
 # Build the index from seeds/ when there is none yet (an existing one is left alone).
 index: $(STAMP)
-	@if [ -f vectorstore/CURRENT ]; then echo "Index present in vectorstore/ (rag ingest seeds/ to update)"; \
+	@if $(BIN)/rag info >/dev/null 2>&1; then echo "Index present (rag ingest seeds/ to update, rag info to describe)"; \
 	else $(BIN)/rag ingest seeds/; fi
 
 run: index
@@ -47,4 +47,4 @@ bench: index
 	$(BIN)/python bench/ingest_speed.py
 
 clean:
-	rm -rf $(VENV) vectorstore/gen-* vectorstore/CURRENT vectorstore/.lock
+	rm -rf $(VENV) vectorstore/chroma vectorstore/gen-* vectorstore/CURRENT vectorstore/.lock

@@ -20,7 +20,7 @@ from .errors import (
 )
 from .evaluate import Question, Report, evaluate, load_questions
 from .index import Collection, Passage, describe
-from .ingest import IngestReport, ingest
+from .ingest import IngestReport, ingest, remove
 from .retrieve import Hit, PaperRetriever, retrieve
 
 __all__ = [
@@ -51,5 +51,6 @@ __all__ = [
     "evaluate",
     "ingest",
     "load_questions",
+    "remove",
     "retrieve",
 ]

@@ -109,6 +109,22 @@ def ingest(paths: tuple[str, ...], prune: bool, rebuild: bool, as_json: bool) ->
 
 
 @main.command()
+@click.argument("paper_ids", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@_edge
+def remove(paper_ids: tuple[str, ...], as_json: bool) -> None:
+    """Remove papers by id (as shown by rag search --json) in one commit."""
+    from .ingest import remove as run
+
+    report = run(paper_ids, settings=_settings())
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    unknown = f"; {report.unchanged} not in the index" if report.unchanged else ""
+    click.echo(f"Removed {report.removed} papers{unknown}: {report.papers} papers left.")
+
+
+@main.command()
 @click.argument("question")
 @click.option("-k", type=int, default=None, help="Number of papers (default RAG_TOP_K or 10).")
 @click.option("--json", "as_json", is_flag=True, help="Print the hits as JSON.")

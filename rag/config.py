@@ -91,9 +91,7 @@ class Settings:
         if self.device not in {"auto", "cpu", "cuda"}:
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.chroma_url and not self.chroma_url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"RAG_CHROMA_URL must start with http:// or https://, got {self.chroma_url!r}"
-            )
+            raise ValueError(f"RAG_CHROMA_URL must start with http:// or https://, got {self.chroma_url!r}")
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{1,40}[A-Za-z0-9]", self.collection):
             raise ValueError(
                 f"collection must be 3-42 letters, digits, '.', '_' or '-', got {self.collection!r}"

@@ -25,7 +25,7 @@ from .config import Settings, resolve
 from .corpus import Paper, input_files, normalize_title, read_papers
 from .embeddings import get_embedder
 from .errors import IngestError
-from .store import FORMAT, PaperRecord, Writer, open_writer, paper_version, text_version
+from .store import FORMAT, PaperRecord, Writer, open_writer, paper_version, remove_legacy, text_version
 
 log = logging.getLogger(__name__)
 
@@ -226,9 +226,45 @@ def ingest(
             )  # fmt: skip
         head = writer.commit()
     log.info("committed transaction %d with %d papers", head.txn, head.papers)
+    remove_legacy(settings)
     if run.embedded:
         get_embedder(settings).prepare_query_encoder()
     return IngestReport(
         head.papers, **run.counts, chunks_embedded=run.embedded, transaction=head.txn,
         seconds=time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def remove(paper_ids: Iterable[str], *, settings: Settings | None = None) -> IngestReport:
+    """Remove papers by id in one commit; unknown ids are ignored (and counted as unchanged).
+
+    Raises:
+        ValueError: No ids were given.
+        IndexNotFoundError: There is no index.
+        IndexBusyError: Another process is writing the index.
+
+    """
+    from .store import Store
+
+    started = time.perf_counter()
+    settings = resolve(settings)
+    ids = list(dict.fromkeys(str(i) for i in paper_ids))
+    if not ids:
+        raise ValueError("No paper ids given — pass the ids shown by rag search --json")
+    Store(settings).require_head()
+    with open_writer(settings, index_config(settings)) as writer:
+        if writer.fresh:
+            raise IngestError('The index was built with other settings — run "rag ingest --rebuild" first')
+        found = [r for r in writer.lookup(ids, []) if r.paper.paper_id in set(ids)]
+        writer.retire(found)
+        counts = dict.fromkeys(("added", "updated", "relabeled"), 0)
+        if not found:
+            return IngestReport(
+                writer.papers, **counts, removed=0, unchanged=len(ids), chunks_embedded=0,
+                transaction=None, seconds=time.perf_counter() - started,
+            )  # fmt: skip
+        head = writer.commit()
+    return IngestReport(
+        head.papers, **counts, removed=len(found), unchanged=len(ids) - len(found), chunks_embedded=0,
+        transaction=head.txn, seconds=time.perf_counter() - started,
     )  # fmt: skip

@@ -40,7 +40,6 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -786,7 +785,20 @@ class _Lease:
             self.store.close()
 
 
-def legacy_index(settings: Settings) -> Path | None:
-    """A folder written by PaperChat's first index format (generations), if any."""
+def remove_legacy(settings: Settings) -> None:
+    """Delete what PaperChat's first index format left in the folder (after a commit replaced it).
+
+    That format kept whole copies per update (``gen-NNNNNN/`` and ``CURRENT``);
+    they are derived data, and the papers are in the new index by then.
+    """
+    import re
+    import shutil
+
     root = settings.vectorstore_dir
-    return root if not settings.chroma_url and (root / "CURRENT").exists() else None
+    if settings.chroma_url or not (root / "CURRENT").exists():
+        return
+    for gen in root.iterdir():
+        if gen.is_dir() and re.fullmatch(r"gen-\d{6}", gen.name):
+            shutil.rmtree(gen, ignore_errors=True)
+    (root / "CURRENT").unlink(missing_ok=True)
+    log.info("removed the old-format index files from %s", root)

@@ -65,3 +65,7 @@ def test_ingest_then_info(small_inputs):
     assert again.stdout.startswith("Index up to date: 6 papers")
     info = run_cli("info")
     assert "papers:     6" in info.stdout
+    removed = run_cli("remove", "2401.00001")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == "Removed 1 papers: 5 papers left."
+    assert "transaction 2" in run_cli("info").stdout

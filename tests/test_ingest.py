@@ -265,3 +265,15 @@ def test_sigkill_at_any_moment_leaves_the_old_or_the_new_index(small_inputs, set
     expected = sorted(f"{r.paper.paper_id}@{r.text}#{n}" for r in papers.values() for n in range(r.chunks))
     assert set(expected) <= set(stored_chunk_ids(settings))
     assert len(stored_chunk_ids(settings)) == len(set(stored_chunk_ids(settings)))
+
+
+def test_remove_by_id_in_one_commit(small_inputs, settings):
+    rag.ingest([small_inputs], settings=settings, progress=False)
+    assert rag.retrieve("fraud", k=1, settings=settings)[0].paper_id == "2401.00001"
+    report = rag.remove(["2401.00001", "no-such-paper"], settings=settings)
+    assert (report.removed, report.unchanged, report.papers, report.transaction) == (1, 1, 5, 2)
+    assert "2401.00001" not in {h.paper_id for h in rag.retrieve("fraud", k=10, settings=settings)}
+    again = rag.remove(["2401.00001"], settings=settings)
+    assert (again.removed, again.transaction) == (0, None)
+    # Ingesting the inputs again brings it back (it was removed, not banned).
+    assert rag.ingest([small_inputs], settings=settings, progress=False).added == 1
