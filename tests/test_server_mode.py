@@ -151,3 +151,21 @@ def _fresh_copies():
     for key in list(_OPEN):
         if key[0].startswith("http"):
             forget(_OPEN[key].settings)
+
+
+def test_the_web_chat_says_the_server_is_down_and_recovers(small_inputs, server_settings, chroma_server):
+    from gradio_client import Client
+
+    from tests.ui_server import running_chat
+
+    rag.ingest([small_inputs], settings=server_settings, progress=False)
+    question = "How is fraud detected on tabular data?"
+    with running_chat(server_settings.replace(llm="")) as url:
+        client = Client(url, verbose=False, analytics_enabled=False)
+        assert "Gradient Boosted Trees" in client.predict(question, api_name="/chat")
+        chroma_server.stop()
+        down = client.predict(question, api_name="/chat")
+        assert f"Cannot reach the Chroma server at {chroma_server.url}" in down
+        assert "Traceback" not in down
+        chroma_server.start()
+        assert "Gradient Boosted Trees" in client.predict(question, api_name="/chat")
