@@ -5,7 +5,8 @@ papers, ``answer`` writes a cited answer, ``evaluate`` measures quality.
 Everything else may change between versions.
 """
 
-from .answer import Answer, AnswerChain, Citation, Removal, answer, answer_stream
+from .answer import Answer, Citation, answer, answer_stream
+from .chain import AnswerChain
 from .config import Settings
 from .corpus import Paper
 from .errors import (
@@ -22,6 +23,7 @@ from .evaluate import Question, Report, evaluate, load_questions
 from .index import Collection, Passage, describe
 from .ingest import IngestReport, ingest, remove
 from .retrieve import Hit, PaperRetriever, retrieve
+from .verify import Removal
 
 __all__ = [
     "Answer",

@@ -1,51 +1,35 @@
-"""Question to cited answer: the public ``answer`` API and its result types.
+"""Question to cited answer: the orchestrator, and the ``Answer`` it returns.
 
-``answer`` resolves follow-ups (``followup``), retrieves (``retrieve``) and
-hands the hits to the extractive composer (``compose``), which needs no LLM and
-quotes the supporting papers verbatim; when none supports the question it says
-so. With an LLM configured, it hands over to ``rag.llm`` instead, which
-verifies the model's citations and falls back to the extractive answer on any
-failure.
+Data flows one way, from here down: ``answer`` resolves follow-ups
+(``followup``), retrieves (``retrieve``), then either quotes the supporting
+papers (``compose``, no LLM) or has the LLM write from them (``llm``) and keeps
+only what the cited papers support (``verify``). Any LLM failure gives the
+extractive answer with a note saying why. None of those modules calls back up.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langchain_core.runnables import Runnable, RunnableConfig
-
 from .compose import Citation, abstention, compose, margin
 from .config import Settings, resolve
-from .followup import Turn, resolve_followup
+from .errors import LLMError
+from .followup import Turn, content_of, resolve_followup
 from .index import Index, open_index
+from .llm import Budget, chosen_llm, rewrite_question, without_reasoning, write_answer, writer
 from .retrieve import Hit, search, validate_question
+from .verify import DECLINED, UNCITED, Removal, Verified, verify
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-
-@dataclass(frozen=True, slots=True)
-class Removal:
-    """Something citation verification took out of an LLM's answer.
-
-    Attributes:
-        sentence: The LLM's sentence (with citations it put after the full stop moved before it).
-        citation: The ``[n]`` removed from it, numbered as in the LLM's prompt;
-            ``None`` when the whole sentence was dropped.
-        reason: Why, in words (e.g. ``not a source``, ``does not support it (...)``).
-
-    """
-
-    sentence: str
-    citation: int | None
-    reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {"sentence": self.sentence, "citation": self.citation, "reason": self.reason}
+logger = logging.getLogger(__name__)
+_PIECE = re.compile(r".+?(?:[.?!](?:\s+|$)|\n+|$)", re.S)  # a sentence, a line, or the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,12 +124,10 @@ def answer(
 
     """
     question, settings, k = _validated(question, k, settings)
-    from .llm import chosen_llm, llm_answer
-
     chosen = chosen_llm(llm, settings)
     if chosen is None:
         return extractive_answer(question, history=history, k=k, settings=settings)
-    *_, result = llm_answer(question, chosen, history=history or (), k=k, settings=settings, stream=False)
+    *_, result = _llm_answer(question, chosen, history or (), k, settings, stream=False)
     return result
 
 
@@ -178,24 +160,30 @@ def extractive_answer(
 def _extractive(index: Index, question: str, history: Sequence[Turn] | None, k: int) -> Answer:
     model = index.support
     standalone, focus = resolve_followup(question, history or (), index)
-    hits = search(index, standalone, index.embedder.query_vector(standalone), k)
     if not focus:
+        hits = _hits(index, question, standalone, focus, k)
         body, citations = compose(standalone, hits, model)
         if not citations and history:
             # "What are the two stages?" names nothing and has no pronoun, yet
             # may be about the last paper: accept that reading only if the
             # paper supports the question together with the earlier one.
             standalone, focus = resolve_followup(question, history, index, force=True)
-            if focus and supports(index, standalone, focus):
-                hits = search(index, standalone, index.embedder.query_vector(standalone), k)
-            else:
+            if not (focus and supports(index, standalone, focus)):
                 standalone, focus = question, []
     if focus:
-        hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
+        hits = _hits(index, question, standalone, focus, k)
         body, citations = compose(question, hits, model, focus=focus)
     if not citations:
         return Answer(question, abstention(hits), (), True, tuple(hits), standalone)
     return Answer(question, body, citations, False, tuple(hits), standalone)
+
+
+def _hits(index: Index, question: str, standalone: str, focus: Sequence[str], k: int) -> list[Hit]:
+    """Retrieve for the standalone question; a follow-up's papers first (``with_focus``)."""
+    hits = search(index, standalone, index.embedder.query_vector(standalone), k)
+    if focus:
+        hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
+    return hits
 
 
 def supports(index: Index, question: str, paper_ids: Sequence[str]) -> bool:
@@ -261,41 +249,90 @@ def answer_stream(
         ``str`` pieces, then the final ``Answer``.
     """
     question, settings, k = _validated(question, k, settings)
-    from .llm import chosen_llm, llm_answer
-
     chosen = chosen_llm(llm, settings)
     if chosen is not None:
-        yield from llm_answer(question, chosen, history=history or (), k=k, settings=settings, stream=True)
+        yield from _llm_answer(question, chosen, history or (), k, settings, stream=True)
         return
     result = extractive_answer(question, history=history, k=k, settings=settings)
-    text = result.text
-    for piece in re.findall(r".+?(?:[.?!](?:\s+|$)|\n+|$)", text, flags=re.S):
-        if piece:
-            yield piece
+    yield from (piece for piece in _PIECE.findall(result.text) if piece)
     yield result
 
 
-class AnswerChain(Runnable[Any, Answer]):
-    """``answer`` as a LangChain Runnable: ``invoke``, ``batch`` and ``stream``.
+def _llm_answer(
+    question: str,
+    llm: BaseChatModel | str,
+    history: Sequence[Turn],
+    k: int,
+    settings: Settings,
+    *,
+    stream: bool,
+) -> Iterator[str | Answer]:
+    """Have the LLM write from the retrieved papers; yield its tokens (when ``stream``), then the Answer.
 
-    Input is a question string or ``{"question": str, "history": [...]}``.
+    The read lock is held for each step that reads the index, never while
+    waiting for the model, so an ingest is not held up by a slow LLM.
     """
+    index = open_index(settings)
+    budget = Budget(settings.llm_timeout)
+    removed: tuple[Removal, ...] = ()
+    try:
+        chat = writer(llm, settings)
+        with index.reading():
+            standalone, focus = resolve_followup(question, history, index)
+        if any(content_of(t)[1].strip() for t in history):
+            standalone = rewrite_question(chat, question, history, budget) or standalone
+        with index.reading():
+            hits = _hits(index, question, standalone, focus, k)
+        if not hits:
+            yield Answer(question, abstention(hits), (), True, (), standalone, "llm")
+            return
+        parts = []
+        for piece in write_answer(chat, standalone, hits, budget, stream=stream):
+            parts.append(piece)
+            if stream:
+                yield piece
+        text = "".join(parts)
+        if not text.strip():
+            raise LLMError("LLM answer not usable (empty reply)")
+        with index.reading():
+            checked = verify(without_reasoning(text), hits, index, index.support)
+        removed = checked.removed
+        result = _checked_answer(question, standalone, hits, checked)
+    except LLMError as exc:
+        logger.warning("%s; falling back to the extractive answer", exc)
+        result = extractive_answer(question, history=history, k=k, settings=settings)
+        note = f"{exc}; showing the extractive answer."
+        result = dataclasses.replace(result, notes=(*result.notes, note), removed=removed)
+    yield result
 
-    def __init__(
-        self,
-        *,
-        k: int | None = None,
-        settings: Settings | None = None,
-        llm: BaseChatModel | str | None = None,
-    ) -> None:
-        """Bind retrieval depth, settings and the LLM (see ``answer``) for every call."""
-        self.k = k
-        self.settings = settings
-        self.llm = llm
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
-        """Answer one question."""
-        question, history = (
-            (input["question"], input.get("history")) if isinstance(input, dict) else (input, None)
-        )
-        return answer(question, history=history, k=self.k, settings=self.settings, llm=self.llm)
+def _checked_answer(question: str, standalone: str, hits: Sequence[Hit], checked: Verified) -> Answer:
+    """The LLM's answer as the citation check left it; ``LLMError`` when nothing usable is left."""
+    hits = tuple(hits)
+    if not checked.citations:
+        if checked.declined:
+            return Answer(question, abstention(hits), (), True, hits, standalone, "llm", (), checked.removed)
+        uncited = all(r.reason == UNCITED for r in checked.removed)
+        why = "it cited no source" if uncited else "no sentence is supported by the papers it cites"
+        raise LLMError(f"LLM answer not usable ({why})")
+    notes = []
+    dropped = sum(r.citation is None for r in checked.removed if r.reason != DECLINED)
+    cut = sum(r.citation is not None for r in checked.removed)
+    if dropped or cut:
+        counts = [
+            f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((dropped, "sentence"), (cut, "citation")) if n
+        ]
+        notes.append(f"Citation check removed {' and '.join(counts)} that the papers do not support.")
+    if checked.declined:
+        notes.append("The LLM said the indexed papers do not answer all of the question.")
+    return Answer(
+        question,
+        checked.body,
+        checked.citations,
+        False,
+        hits,
+        standalone,
+        "llm",
+        tuple(notes),
+        checked.removed,
+    )

@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
+from .retrieve import search
 from .support import question_entities
 
 if TYPE_CHECKING:
@@ -80,8 +81,6 @@ def resolve_followup(
             if focus:
                 break
         elif role == "user" and text.strip() and (not is_followup(text, index) or text is turns[0][1]):
-            from .retrieve import search
-
             hits = search(index, text, index.embedder.query_vector(text), 1)
             focus = [hits[0].paper_id] if hits else []
             break

@@ -1,22 +1,21 @@
-"""Optional LLM answers: numbered sources in, verified citations out.
+"""Talking to the LLM: build the chat model, ask it to write or rewrite, stream its text.
 
 Any LangChain chat model can write the answer; ``provider:model`` strings build
 one from ``Settings`` (``openai:`` for OpenAI and every OpenAI-compatible server
 such as vLLM, llama.cpp or LM Studio; ``ollama:`` for Ollama). The retrieved
 papers are numbered sources; the model must put ``[n]`` after every sentence or
-reply with a fixed phrase when the sources do not answer. ``verify`` then keeps
-only the sentences and citations the cited papers support.
+reply with a fixed phrase when the sources do not answer.
 
-The LLM never decides whether PaperChat answers: any failure (no connection, a
-timeout, an HTTP error, a reply that is empty, malformed or unsupported) gives
-the extractive answer with a note saying why. ``Settings.llm_timeout`` bounds
-the whole LLM part of a call, streaming included, and nothing is retried.
+This module only talks to the model. ``rag.answer`` decides what to ask,
+``rag.verify`` checks what came back, and any ``LLMError`` raised here (no
+connection, a timeout, an HTTP error, a malformed reply) makes ``rag.answer``
+fall back to the extractive answer with a note saying why. A ``Budget`` bounds
+all the calls of one answer together, streaming included; nothing is retried.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import http
 import logging
 import os
@@ -30,17 +29,13 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from .answer import Answer, Removal, abstention, extractive_answer, with_focus
 from .errors import LLMError
-from .followup import Turn, content_of, resolve_followup
-from .index import open_index
-from .retrieve import search
-from .verify import DECLINE_PHRASE, DECLINED, UNCITED, verify
+from .followup import Turn, content_of
+from .verify import DECLINE_PHRASE
 
 if TYPE_CHECKING:
     from .config import Settings
     from .retrieve import Hit
-    from .verify import Verified
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +43,7 @@ PROVIDERS = ("openai", "ollama")
 SOURCE_SENTENCES = 4  # per paper: the question's best sentences keep small models' prompts short
 OLLAMA_CONTEXT = 8192  # Ollama's default window can silently cut the sources off
 HISTORY_TURNS = 6
+_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)  # reasoning models' hidden thoughts
 
 ANSWER_PROMPT = f"""You answer questions about research papers using only the numbered sources \
 the user gives you.
@@ -144,85 +140,31 @@ def chat_model(spec: str, settings: Settings) -> BaseChatModel:
         raise LLMError(f"LLM unavailable ({_describe(exc)})") from exc
 
 
-def llm_answer(
-    question: str,
-    llm: BaseChatModel | str,
-    *,
-    history: Sequence[Turn],
-    k: int,
-    settings: Settings,
-    stream: bool,
-) -> Iterator[str | Answer]:
-    """Answer with an LLM: yield its tokens (when ``stream``), then the verified ``Answer``.
+def writer(llm: BaseChatModel | str, settings: Settings) -> BaseChatModel:
+    """The chat model to write with: ``llm`` itself, or the one ``provider:model`` names."""
+    return llm if isinstance(llm, BaseChatModel) else chat_model(llm, settings)
 
-    Falls back to the extractive answer, with a note, on any LLM failure.
+
+def write_answer(
+    chat: BaseChatModel, question: str, hits: Sequence[Hit], budget: Budget, *, stream: bool
+) -> Iterator[str]:
+    """Ask the model to answer ``question`` from ``hits`` as numbered sources; yield its raw text.
+
+    With ``stream`` the pieces are the model's tokens as they arrive; otherwise
+    one piece. The text may hold hidden reasoning (``without_reasoning``).
+
+    Raises:
+        LLMError: The call failed or the budget ran out.
+
     """
-    index = open_index(settings)
-    budget = _Budget(settings.llm_timeout)
-    removed: tuple[Removal, ...] = ()
-    try:
-        chat = llm if isinstance(llm, BaseChatModel) else chat_model(llm, settings)
-        standalone, focus = resolve_followup(question, history, index)
-        if any(content_of(t)[1].strip() for t in history):
-            standalone = _rewrite(chat, question, history, budget) or standalone
-        with index.reading():
-            hits = search(index, standalone, index.embedder.query_vector(standalone), k)
-            if focus:
-                hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
-        if not hits:
-            yield Answer(question, abstention(hits), (), True, (), standalone, "llm")
-            return
-        parts = []
-        messages = [SystemMessage(ANSWER_PROMPT), HumanMessage(sources_prompt(standalone, hits))]
-        with contextlib.closing(_generate(chat, messages, stream, budget)) as pieces:
-            for piece in pieces:
-                parts.append(piece)
-                if stream:
-                    yield piece
-        text = "".join(parts)
-        if not text.strip():
-            raise LLMError("LLM answer not usable (empty reply)")
-        with index.reading():
-            checked = verify(text, hits, index, index.support)
-        removed = checked.removed
-        result = _llm_result(question, standalone, hits, checked)
-    except LLMError as exc:
-        logger.warning("%s; falling back to the extractive answer", exc)
-        result = extractive_answer(question, history=history, k=k, settings=settings)
-        note = f"{exc}; showing the extractive answer."
-        result = dataclasses.replace(result, notes=(*result.notes, note), removed=removed)
-    yield result
+    messages = [SystemMessage(ANSWER_PROMPT), HumanMessage(sources_prompt(question, hits))]
+    with contextlib.closing(_generate(chat, messages, stream, budget)) as pieces:
+        yield from pieces
 
 
-def _llm_result(question: str, standalone: str, hits: Sequence[Hit], checked: Verified) -> Answer:
-    hits = tuple(hits)
-    if not checked.citations:
-        if checked.declined:
-            return Answer(question, abstention(hits), (), True, hits, standalone, "llm", (), checked.removed)
-        uncited = all(r.reason == UNCITED for r in checked.removed)
-        why = "it cited no source" if uncited else "no sentence is supported by the papers it cites"
-        raise LLMError(f"LLM answer not usable ({why})")
-    notes = []
-    dropped = sum(r.citation is None for r in checked.removed if r.reason != DECLINED)
-    cut = sum(r.citation is not None for r in checked.removed)
-    if dropped or cut:
-        counts = [
-            f"{n} {word}{'s' if n > 1 else ''}" for n, word in ((dropped, "sentence"), (cut, "citation")) if n
-        ]
-        notes.append(f"Citation check removed {' and '.join(counts)} that the papers do not support.")
-    if checked.declined:
-        notes.append("The LLM said the indexed papers do not answer all of the question.")
-    return Answer(
-        question,
-        checked.body,
-        checked.citations,
-        False,
-        hits,
-        standalone,
-        "llm",
-        tuple(notes),
-        checked.removed,
-    )
+def without_reasoning(text: str) -> str:
+    """``text`` without ``<think>...</think>`` blocks (an unclosed one runs to the end)."""
+    return _THINK.sub("", text)
 
 
 def sources_prompt(question: str, hits: Sequence[Hit]) -> str:
@@ -238,8 +180,13 @@ def sources_prompt(question: str, hits: Sequence[Hit]) -> str:
     return "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
 
 
-def _rewrite(chat: BaseChatModel, question: str, history: Sequence[Turn], budget: _Budget) -> str:
-    """The question rewritten to stand alone, or "" when the model gives nothing usable."""
+def rewrite_question(chat: BaseChatModel, question: str, history: Sequence[Turn], budget: Budget) -> str:
+    """The question rewritten to stand alone, or "" when the model gives nothing usable.
+
+    Raises:
+        LLMError: The call failed or the budget ran out.
+
+    """
     lines = []
     for role, text in (content_of(t) for t in history[-HISTORY_TURNS:]):
         text = " ".join(text.split())
@@ -250,14 +197,13 @@ def _rewrite(chat: BaseChatModel, question: str, history: Sequence[Turn], budget
     messages = [SystemMessage(REWRITE_PROMPT), HumanMessage(conversation)]
     with contextlib.closing(_generate(chat, messages, False, budget)) as pieces:
         reply = "".join(pieces)
-    reply = re.sub(r"<think>.*?(?:</think>|\Z)", "", reply, flags=re.S | re.I)
-    first = next((line for line in reply.splitlines() if line.strip()), "")
+    first = next((line for line in without_reasoning(reply).splitlines() if line.strip()), "")
     first = re.sub(r"^\s*(?:standalone question|question|rewritten)\s*:\s*", "", first, flags=re.I)
     first = first.strip().strip("\"'“”").strip()
     return first if 0 < len(first) <= 500 else ""
 
 
-class _Budget:
+class Budget:
     """Seconds an answer may still wait for the LLM, shared by its calls (rewrite, answer).
 
     Only waiting counts, so loading the embedding model on a first question does
@@ -270,7 +216,7 @@ class _Budget:
 
 
 def _generate(
-    chat: BaseChatModel, messages: list[BaseMessage], stream: bool, budget: _Budget
+    chat: BaseChatModel, messages: list[BaseMessage], stream: bool, budget: Budget
 ) -> Iterator[str]:
     """Yield the model's text; raise ``LLMError`` on any failure or when the budget runs out.
 

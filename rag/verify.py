@@ -29,13 +29,12 @@ check, so the prompt asks the model to keep the sources' wording.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .answer import Removal
 from .chunking import split_sentences
 from .compose import Citation
 from .corpus import normalize_title
@@ -45,8 +44,10 @@ from .support import entity_key, question_entities
 if TYPE_CHECKING:
     from .index import Index, Passage
     from .retrieve import Hit
-    from .support import SupportModel
+    from .support import QuestionProfile, SupportModel
 
+# Fitted by bench/calibrate_citations.py on the labeled sentences in
+# tests/data/citation_sentences.jsonl (see the module docstring).
 COVERAGE_MIN = 0.6
 DECLINE_PHRASE = "The indexed papers do not answer this."
 DECLINED = "says the papers do not answer"  # Removal reasons that callers count
@@ -62,7 +63,6 @@ _BULLET = re.compile(r"^\s*(?:[-*•+]|\d{1,2}[.)])\s+")
 _HEADER = re.compile(
     r"^\s*#*\s*\**\s*(?:references|sources|bibliography|citations)\s*:?\s*\**\s*:?\s*$", re.I
 )
-_THINK = re.compile(r"<think>.*?(?:</think>|\Z)", re.S | re.I)
 _MARKUP = re.compile(r"\*\*|__|`|^#+\s*")
 # "source 2" and enumerations "(1) ... (2) ..." are not claims about numbers.
 _NOT_NAMES = re.compile(
@@ -71,6 +71,27 @@ _NOT_NAMES = re.compile(
 _NUMBER = re.compile(r"\d+(?:,\d{3})*(?:\.\d+)?")
 _WORDS = "zero one two three four five six seven eight nine ten eleven twelve"
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(_WORDS.split())}
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """Something citation verification took out of an LLM's answer.
+
+    Attributes:
+        sentence: The LLM's sentence (with citations it put after the full stop moved before it).
+        citation: The ``[n]`` removed from it, numbered as in the LLM's prompt;
+            ``None`` when the whole sentence was dropped.
+        reason: Why, in words (e.g. ``not a source``, ``does not support it (...)``).
+
+    """
+
+    sentence: str
+    citation: int | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"sentence": self.sentence, "citation": self.citation, "reason": self.reason}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +106,12 @@ class Verified:
 
 @dataclass(frozen=True, slots=True)
 class _Facts:
-    """What a paper's text contains, for the name and number checks."""
+    """What a paper's text contains, for the name and number checks (terms are the support model's)."""
 
+    paper_id: str
     squashed: str
     names: frozenset[str]
     numbers: frozenset[str]
-    terms: frozenset[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,28 +178,25 @@ def _plain(text: str) -> str:
     return re.sub(r"\s+([.,;:!?])", r"\1", " ".join(text.split()))
 
 
-def _facts(index: Index, paper_id: str) -> _Facts:
-    cache = index.__dict__.setdefault("_verify_facts", {})
-    paper = index.paper(paper_id)
-    key = (paper_id, paper.title, paper.abstract)  # a changed paper gets its facts anew
-    if key not in cache:
-        text = f"{paper.title} {paper.abstract}"
-        words = re.findall(r"[A-Za-z]+", text.lower())
-        numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
-        numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
-        cache[key] = _Facts(
-            squashed=re.sub(r"[^a-z0-9]", "", text.lower()),
-            names=frozenset(entity_key(t) for t in re.findall(r"[A-Za-z0-9]+", text)),
-            numbers=frozenset(numbers),
-            terms=frozenset(terms(text)),
-        )
-    return cache[key]
+def _facts(paper_id: str, title: str, abstract: str) -> _Facts:
+    text = f"{title} {abstract}"
+    words = re.findall(r"[A-Za-z]+", text.lower())
+    numbers = {n.replace(",", "") for n in _NUMBER.findall(text)}
+    numbers |= {_NUMBER_WORDS[w] for w in words if w in _NUMBER_WORDS}
+    return _Facts(
+        paper_id=paper_id,
+        squashed=re.sub(r"[^a-z0-9]", "", text.lower()),
+        names=frozenset(entity_key(t) for t in re.findall(r"[A-Za-z0-9]+", text)),
+        numbers=frozenset(numbers),
+    )
 
 
-def unknown_names(
-    text: str, facts: Sequence[_Facts], long_forms: Mapping[str, frozenset[str]]
-) -> tuple[str, ...]:
-    """Names and numbers in ``text`` that none of the papers mentions."""
+def unknown_names(text: str, facts: Sequence[_Facts], model: SupportModel) -> tuple[str, ...]:
+    """Names and numbers in ``text`` that none of the papers mentions.
+
+    An acronym counts as mentioned by a paper that spells out its long form
+    (the support model's acronym map and term sets).
+    """
     text = _NOT_NAMES.sub("", text)
     out = []
     for name in question_entities(text):
@@ -187,8 +205,8 @@ def unknown_names(
         # Short names must match a whole word ("RL" is inside "world"); long ones may be joined.
         if any(name in f.names or (len(name) >= 4 and name in f.squashed) for f in facts):
             continue
-        long_form = long_forms.get(name)
-        if long_form and any(long_form <= f.terms for f in facts):
+        long_form = model.long_forms.get(name)
+        if long_form and any(all(model.has_term(f.paper_id, t) for t in long_form) for f in facts):
             continue
         out.append(name)
     for number in _NUMBER.findall(text):
@@ -198,25 +216,34 @@ def unknown_names(
 
 
 class _Checker:
+    """Checks for one answer; vectors, profiles and paper facts are computed once per answer."""
+
     def __init__(self, index: Index, model: SupportModel) -> None:
         self.index = index
         self.model = model
-        self.long_forms = index.support.long_forms
         self._vectors: dict[str, np.ndarray] = {}
+        self._profiles: dict[str, QuestionProfile] = {}
+        self._facts: dict[str, _Facts] = {}
+
+    def facts(self, paper_id: str) -> _Facts:
+        if paper_id not in self._facts:
+            paper = self.index.paper(paper_id)
+            self._facts[paper_id] = _facts(paper_id, paper.title, paper.abstract)
+        return self._facts[paper_id]
 
     def check(self, text: str, paper_id: str, union: Sequence[str]) -> _Check:
-        vector = self._vectors.get(text)
-        if vector is None:
-            vector = self._vectors[text] = self.index.embedder.query_vector(text)
-        best = max(self.index.passages(paper_id, vector), key=lambda p: p.similarity)
-        coverage = self.model.judge(self.model.profile(text), paper_id, best.similarity, 0.0).coverage
-        facts = [_facts(self.index, pid) for pid in union]
-        return _Check(coverage, best, unknown_names(text, facts, self.long_forms))
+        if text not in self._vectors:
+            self._vectors[text] = self.index.embedder.query_vector(text)
+            self._profiles[text] = self.model.profile(text)
+        best = max(self.index.passages(paper_id, self._vectors[text]), key=lambda p: p.similarity)
+        coverage = self.model.judge(self._profiles[text], paper_id, best.similarity, 0.0).coverage
+        facts = [self.facts(pid) for pid in union]
+        return _Check(coverage, best, unknown_names(text, facts, self.model))
 
 
 def _lines(text: str) -> list[str]:
-    """The answer's lines without hidden reasoning or a trailing reference list."""
-    text = _CITE_IN_PARENS.sub(lambda m: f" {m.group(1).strip()}", _THINK.sub("", text))
+    """The answer's lines without a trailing reference list."""
+    text = _CITE_IN_PARENS.sub(lambda m: f" {m.group(1).strip()}", text)
     text = _CITE_AFTER_STOP.sub(lambda m: f" {m.group(2).strip()}{m.group(1)}", text)
     lines = []
     for line in text.splitlines():
@@ -241,7 +268,8 @@ def verify(text: str, sources: Sequence[Hit], index: Index, model: SupportModel)
     """Check every sentence of an LLM answer against the papers it cites.
 
     Args:
-        text: The LLM's answer; ``[n]`` refers to ``sources[n - 1]``.
+        text: The LLM's answer without hidden reasoning (``llm.without_reasoning``);
+            ``[n]`` refers to ``sources[n - 1]``.
         sources: The papers the prompt numbered, in order.
         index: The opened index the papers come from.
         model: Its support model (coverage of a sentence's terms by a paper).
