@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.callbacks import AsyncCallbackManagerForRetrieverRun, CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
+from langchain_core.runnables.config import run_in_executor
 
 from .config import Settings, resolve
 from .corpus import Paper
@@ -171,28 +172,38 @@ class PaperRetriever(BaseRetriever):
     """PaperChat's hybrid retriever as a LangChain ``BaseRetriever``.
 
     Each document is one paper (title and abstract) with its id, rank, score and
-    best passage in the metadata.
+    best passage in the metadata. ``k`` papers are returned (``retriever.invoke(q,
+    k=3)`` overrides it for one call); passes LangChain's standard retriever tests.
     """
 
     k: int = 10
     settings: Settings | None = None
 
     def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        hits = retrieve(query, k=self.k, settings=self.settings)
-        return [
-            Document(
-                page_content=f"{h.title}\n\n{h.paper.abstract}",
-                id=h.paper_id,
-                metadata={
-                    "paper_id": h.paper_id,
-                    "title": h.title,
-                    "rank": h.rank,
-                    "score": h.score,
-                    "best_passage": h.passages[0].text if h.passages else "",
-                    **h.paper.metadata,
-                },
-            )
-            for h in hits
-        ]
+        hits = retrieve(query, k=self.k if k is None else k, settings=self.settings)
+        return [_document(h) for h in hits]
+
+    async def _aget_relevant_documents(
+        self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None
+    ) -> list[Document]:
+        # Retrieval is CPU work: run it in a thread, passing ``k`` on (the default drops it).
+        return await run_in_executor(
+            None, self._get_relevant_documents, query, run_manager=run_manager.get_sync(), k=k
+        )
+
+
+def _document(hit: Hit) -> Document:
+    return Document(
+        page_content=f"{hit.title}\n\n{hit.paper.abstract}",
+        id=hit.paper_id,
+        metadata={
+            "paper_id": hit.paper_id,
+            "title": hit.title,
+            "rank": hit.rank,
+            "score": hit.score,
+            "best_passage": hit.passages[0].text if hit.passages else "",
+            **hit.paper.metadata,
+        },
+    )
