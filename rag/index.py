@@ -387,6 +387,9 @@ def open_index(settings: Settings) -> Index:
 
     """
     key = _key(settings)
+    cached = _OPEN.get(key)
+    if cached is not None and cached._lock.held():
+        return cached  # mid-answer on this thread: keep its version (and never wait on a catch-up)
     with _OPEN_LOCK:
         store = _STORES.get(key)
         if store is None:
