@@ -180,7 +180,8 @@ def ask(question: str, k: int | None, history: tuple[str, ...], llm: str | None,
     "--auth",
     metavar="USER:PASSWORD",
     default=None,
-    help="Require this login (default RAG_UI_AUTH; no login when neither is set).",
+    help="Require this login for the page and the API, whose clients send PASSWORD as their API key "
+    "(default RAG_UI_AUTH; no login when neither is set).",
 )
 @click.option(
     "--share",
@@ -190,11 +191,12 @@ def ask(question: str, k: int | None, history: tuple[str, ...], llm: str | None,
 )
 @_edge
 def serve(host: str, port: int, auth: str | None, share: bool) -> None:
-    """Serve the web chat (http://127.0.0.1:7860 by default).
+    """Serve the web chat and an OpenAI-compatible API (http://127.0.0.1:7860 by default).
 
-    The model and index are loaded once, before the first question. Scripts
-    can call the running server with gradio_client (endpoints /chat and
-    /answer; see README).
+    The model and index are loaded once, before the first question. Any OpenAI
+    client can use the server as a model: base URL http://HOST:PORT/v1, model
+    "paperchat" (POST /v1/chat/completions, GET /v1/models). Scripts can also
+    call it with gradio_client (endpoints /chat and /answer; see README).
     """
     settings = _settings()
     login = auth if auth is not None else settings.ui_auth

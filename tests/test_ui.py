@@ -221,6 +221,9 @@ def test_rag_serve_binds_loopback_and_requires_the_login_from_rag_ui_auth(seed_s
         reply = connect(url, auth=("ada", "lovelace")).predict(QUESTION, api_name="/chat")
         assert references(reply)[0][1].startswith("DiffuseVAE")
         assert httpx.get(f"{url}config").status_code == 401
+        assert httpx.get(f"{url}v1/models").status_code == 401  # the API on the same port, same login
+        models = httpx.get(f"{url}v1/models", headers={"Authorization": "Bearer lovelace"})
+        assert models.status_code == 200 and models.json()["data"][0]["id"] == "paperchat"
         with pytest.raises(AuthenticationError):
             connect(url)
         with pytest.raises(ValueError, match="Could not login"):

@@ -3,9 +3,10 @@
 It adds no retrieval or answering logic of its own: it streams
 ``rag.answer_stream``, draws the finished ``Answer`` (see ``ui.render``), lists
 the retrieved papers next to the chat, and turns every error into a short chat
-message so the server keeps running. Two API endpoints serve scripts:
+message so the server keeps running. Two Gradio API endpoints serve scripts:
 ``/chat`` (what the chat shows, with the session's history) and ``/answer``
-(the structured answer as JSON).
+(the structured answer as JSON); ``serve`` also mounts the OpenAI-compatible
+``/v1`` routes (``ui.openai_api``) on the same server and port.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import gradio as gr
 import rag
 
 from . import render
+from .openai_api import ChatCompletions
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +193,10 @@ def build(settings: rag.Settings | None = None) -> gr.Blocks:
         settings: Settings; ``None`` reads ``RAG_*`` variables.
 
     """
-    chat = Chat(settings if settings is not None else rag.Settings.from_env())
+    return _page(Chat(settings if settings is not None else rag.Settings.from_env()))
+
+
+def _page(chat: Chat) -> gr.Blocks:
     chat.warm_up()
     with gr.Blocks(title="PaperChat", fill_height=True, analytics_enabled=False) as demo:
         header = gr.HTML(chat.collection(), js_on_load=None)
@@ -269,12 +274,15 @@ def serve(
     settings: rag.Settings | None = None,
     block: bool = True,
 ) -> gr.Blocks:
-    """Serve the chat on ``host:port``: loopback and unshared unless asked otherwise.
+    """Serve the chat, and the OpenAI-compatible API under ``/v1``, on ``host:port``.
+
+    Loopback and unshared unless asked otherwise.
 
     Args:
         host: Interface to bind.
         port: Port to listen on.
-        auth: ``(user, password)`` to require a login.
+        auth: ``(user, password)`` to require a login; API clients send the
+            password as their API key (``Authorization: Bearer PASSWORD``).
         share: Also open a temporary public gradio.live link (needs internet).
         settings: Settings; ``None`` reads ``RAG_*`` variables.
         block: Serve until interrupted; ``False`` returns the running app
@@ -284,9 +292,14 @@ def serve(
         The running app; its ``local_url`` is the chat's address.
 
     """
-    demo = build(settings)
+    chat = Chat(settings if settings is not None else rag.Settings.from_env())
+    demo = _page(chat)
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT)
+    api = ChatCompletions(chat.settings_for, chat.modes, auth=auth, concurrency=CONCURRENCY_LIMIT)
     demo.launch(
+        # Gradio documents app_kwargs as the arguments of its FastAPI app: the /v1
+        # routes are part of that app from the start, on the same port.
+        app_kwargs={"routes": api.router().routes},
         server_name=host,
         server_port=port,
         share=share,
