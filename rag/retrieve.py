@@ -31,11 +31,12 @@ from .index import Index, Passage, open_index
 
 RRF_K = 60  # the usual constant; it damps the gap between rank 1 and rank 2
 CANDIDATES = 50
-# Re-ranking weights (see module docstring). The lexical weight shrinks for
-# questions with more than LEXICAL_TERMS content terms: in a long, rambling
-# question BM25 mostly matches filler ("never", "situation") while the dense
-# encoder still sees the gist; tuned on the dev questions at both sizes.
-# top3 - centroid reads as 6 x top3 + 14 x (top3 - centroid): a specific match.
+# Re-ranking weights (see module docstring; refit with bench/calibrate_rerank.py).
+# The lexical feature shrinks for questions with more than LEXICAL_TERMS content
+# terms: in a long, rambling question BM25 mostly matches filler ("never",
+# "situation") while the dense encoder still sees the gist; tuned on the dev
+# questions at both sizes. top3 - centroid reads as 6 x top3 + 14 x (top3 -
+# centroid): a paper whose best sentences match better than the paper as a whole.
 RANK_WEIGHTS = {"top3": 20.0, "centroid": -14.0, "lexical": 7.0, "coverage": 2.5}
 LEXICAL_TERMS = 10
 
@@ -89,8 +90,29 @@ def _ranks(scores: dict[int, float]) -> dict[int, int]:
     return {i: r for r, i in enumerate(order, start=1)}
 
 
-def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]:
-    """Rank papers in an opened index for a question whose vector is known."""
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A paper to re-rank: its position, its re-ranking features, and its raw scores.
+
+    ``features`` hold the terms of the re-ranking score, unweighted: ``top3``
+    (mean cosine of its three best sentences), ``centroid`` (cosine of its mean
+    sentence vector), ``lexical`` (BM25 relative to the best candidate's, shrunk
+    for long questions) and ``coverage`` (IDF share of the question's terms).
+    """
+
+    position: int
+    features: dict[str, float]
+    similarities: np.ndarray
+    bm25: float
+
+    @property
+    def score(self) -> float:
+        """The re-ranking score: ``RANK_WEIGHTS`` times the features."""
+        return sum(RANK_WEIGHTS[name] * value for name, value in self.features.items())
+
+
+def candidates(index: Index, question: str, vector: np.ndarray, k: int) -> list[Candidate]:
+    """The papers dense search and BM25 put forward for a question, fused by reciprocal rank."""
     # Enough chunks that the candidates' best chunks are almost surely among them.
     dense = index.dense(vector, n=max(200, 8 * k))
     best: dict[int, float] = {}
@@ -104,30 +126,34 @@ def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]
     for ranks in (_ranks(best), _ranks(lex)):
         for pos, r in ranks.items():
             fused[pos] = fused.get(pos, 0.0) + 1.0 / (RRF_K + r)
-    candidates = sorted(fused, key=lambda i: -fused[i])[: max(CANDIDATES, 3 * k)]
+    chosen = sorted(fused, key=lambda i: -fused[i])[: max(CANDIDATES, 3 * k)]
 
     top_lexical = max(lex.values(), default=0.0) or 1.0
     profile = index.support.profile(question)
-    lexical_weight = RANK_WEIGHTS["lexical"] * min(1.0, LEXICAL_TERMS / max(1, len(profile.weights)))
-    centroid = index.centroids[candidates] @ vector
-    scored = []
-    for pos, whole in zip(candidates, centroid, strict=True):
+    shrink = min(1.0, LEXICAL_TERMS / max(1, len(profile.weights)))
+    centroid = index.centroids[chosen] @ vector
+    out = []
+    for pos, whole in zip(chosen, centroid, strict=True):
         paper_id = index.paper_at(pos).paper_id
         sims = index.similarities(paper_id, vector)
-        top3 = float(np.mean(np.sort(sims)[-3:]))
-        score = (
-            RANK_WEIGHTS["top3"] * top3
-            + RANK_WEIGHTS["centroid"] * float(whole)
-            + lexical_weight * lex.get(pos, 0.0) / top_lexical
-            + RANK_WEIGHTS["coverage"] * index.support.coverage(profile, paper_id)
-        )
-        scored.append((score, pos, sims))
-    scored.sort(key=lambda t: -t[0])
+        features = {
+            "top3": float(np.mean(np.sort(sims)[-3:])),
+            "centroid": float(whole),
+            "lexical": shrink * lex.get(pos, 0.0) / top_lexical,
+            "coverage": index.support.coverage(profile, paper_id),
+        }
+        out.append(Candidate(pos, features, sims, float(lexical[pos])))
+    return out
+
+
+def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]:
+    """Rank papers in an opened index for a question whose vector is known."""
+    ranked = sorted(candidates(index, question, vector, k), key=lambda c: -c.score)
     hits = []
-    for rank, (score, pos, sims) in enumerate(scored[:k], start=1):
-        paper = index.paper_at(pos)
-        passages = tuple(index.passages(paper.paper_id, vector, sims))
-        hits.append(Hit(paper, score, rank, passages[0].similarity, float(lexical[pos]), passages))
+    for rank, c in enumerate(ranked[:k], start=1):
+        paper = index.paper_at(c.position)
+        passages = tuple(index.passages(paper.paper_id, vector, c.similarities))
+        hits.append(Hit(paper, c.score, rank, passages[0].similarity, c.bm25, passages))
     return hits
 
 
