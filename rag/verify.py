@@ -241,6 +241,18 @@ class _Checker:
         return _Check(coverage, best, unknown_names(text, facts, self.model))
 
 
+def sentence_support(
+    text: str, paper_id: str, index: Index, model: SupportModel
+) -> tuple[float, tuple[str, ...]]:
+    """How well one paper supports a sentence: term coverage, and the names and numbers it lacks.
+
+    The two signals ``verify`` keeps a citation by (``COVERAGE_MIN``, no unknown
+    names); ``bench/calibrate_citations.py`` fits the minimum with it.
+    """
+    check = _Checker(index, model).check(_plain(text), paper_id, [paper_id])
+    return check.coverage, check.unknown
+
+
 def _lines(text: str) -> list[str]:
     """The answer's lines without a trailing reference list."""
     text = _CITE_IN_PARENS.sub(lambda m: f" {m.group(1).strip()}", text)

@@ -14,7 +14,7 @@ from rag.compose import ABSTAIN_TEXT, abstention
 from rag.index import open_index
 from rag.llm import sources_prompt
 from rag.verify import DECLINE_PHRASE, verify
-from tests.conftest import run_cli
+from tests.conftest import DATA, run_cli
 from tests.fake_openai import FakeChatServer, Reply, request_text, source_number
 from tests.test_answer import assert_well_cited
 
@@ -191,40 +191,11 @@ def test_a_partial_answer_keeps_what_is_supported_and_says_what_is_not(fake, llm
 
 
 # Sentences an LLM might write about seed papers: close paraphrases (kept) and
-# invented facts or claims about another paper (dropped). See rag/verify.py.
+# invented facts or claims about another paper (dropped). See rag/verify.py;
+# bench/calibrate_citations.py fits COVERAGE_MIN on them.
 VERIFIER_CASES = [
-    ("DiffuseVAE", "It was evaluated on image synthesis benchmarks such as CIFAR-10 and CelebA-64.", True),
-    ("DiffuseVAE", "It reaches an FID of 16.47 on CelebA-HQ-128 with 10 reverse process steps.", True),
-    ("DiffuseVAE", "The code is publicly available on GitHub.", True),
-    (
-        "DiffuseVAE",
-        "DiffuseVAE reaches an FID of 12.3 on CelebA-HQ-128 using 10 reverse process steps.",
-        False,
-    ),
-    ("DiffuseVAE", "DiffuseVAE was evaluated on CIFAR-10, CelebA-64 and ImageNet.", False),
-    ("DiffuseVAE", "DiffuseVAE uses a transformer text encoder to enable text-to-image generation.", False),
-    (
-        "NoiseCLR",
-        "It uses a contrastive learning objective on a small set of unlabeled images such as faces.",
-        True,
-    ),
-    ("NoiseCLR", "NoiseCLR requires thousands of labeled text prompts for every editing direction.", False),
-    ("NoiseCLR", "DiffuseVAE integrates a variational autoencoder into a diffusion model framework.", False),
-    (
-        "CLUTR",
-        "CLUTR outperforms PAIRED on CarRacing and navigation, with 10.6X and 45% better generalization.",
-        True,
-    ),
-    (
-        "CLUTR",
-        "CLUTR needs 500 times fewer environment interactions than the non-UED state of the art.",
-        True,
-    ),
-    ("CLUTR", "It works in two stages: (1) learning a task manifold and (2) building a curriculum.", True),
-    ("CLUTR", "CLUTR uses a large language model to write the curriculum.", False),
-    ("CLUTR", "CLUTR is evaluated on Atari games and MuJoCo locomotion.", False),
-    ("Binary Latent", "It represents each image patch as a binary vector instead of a codebook index.", True),
-    ("Binary Latent", "Binary Latent Diffusion generates images in as few as 4 steps.", False),
+    (row["paper"], row["sentence"], row["supported"])
+    for row in map(json.loads, (DATA / "citation_sentences.jsonl").read_text().splitlines())
 ]
 
 
