@@ -21,8 +21,15 @@ if TYPE_CHECKING:
     from .retrieve import Hit
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed papers."
+# Chosen on the dev questions by bench/calibrate_compose.py: how many papers a
+# list names, and how close to the best one's support a listed paper's must be.
 MAX_PAPERS = 5
 RELATIVE_SUPPORT = 0.6
+# Sentence choice, same script: weight of the question's terms next to similarity,
+# the cost of a URL sentence, and how nearly as good a neighbour must be to be quoted too.
+OVERLAP_WEIGHT = 0.5
+URL_PENALTY = 0.3
+NEIGHBOUR_RATIO = 0.85
 _MANY_RE = re.compile(
     r"\b(papers|works|studies|articles|approaches|methods|which (?:papers?|works?))\b", re.I
 )
@@ -111,8 +118,8 @@ def _sentence_scores(passages: Sequence[Passage], weights: dict[str, float]) -> 
     for p in passages:
         have = set(terms(p.text))
         overlap = min(1.0, sum(w for t, w in expanded.items() if t in have) / total)
-        penalty = 0.3 if _URL_RE.search(p.text) and not wants_code else 0.0
-        scores.append(p.similarity + 0.5 * overlap - penalty)
+        penalty = URL_PENALTY if _URL_RE.search(p.text) and not wants_code else 0.0
+        scores.append(p.similarity + OVERLAP_WEIGHT * overlap - penalty)
     return scores
 
 
@@ -126,7 +133,7 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int) -> list[Pas
     chosen = [hit.passages[best]]
     if limit > 1:
         near = [i for i, p in enumerate(hit.passages) if abs(p.number - chosen[0].number) == 1]
-        near = [i for i in near if scores[i] >= 0.85 * scores[best]]
+        near = [i for i in near if scores[i] >= NEIGHBOUR_RATIO * scores[best]]
         if near:
             chosen.append(hit.passages[max(near, key=scores.__getitem__)])
     return sorted(chosen, key=lambda p: p.number)
