@@ -32,9 +32,9 @@ from .chunking import chunk_id
 from .config import Settings, resolve
 from .corpus import Paper, normalize_title
 from .embeddings import Embedder, get_embedder
-from .errors import IndexIncompatibleError
+from .errors import IndexIncompatibleError, StoreUnavailableError
 from .lexical import LexicalIndex, terms
-from .store import Head, PaperRecord, Store, describe_location
+from .store import Head, PaperRecord, Store, describe_location, drop_shared, shared_store
 from .support import SupportModel
 
 log = logging.getLogger(__name__)
@@ -368,7 +368,6 @@ def describe(settings: Settings | None = None) -> Collection:
 
 
 _OPEN: dict[tuple[str, ...], Index] = {}
-_STORES: dict[tuple[str, ...], Store] = {}
 _OPEN_LOCK = threading.Lock()
 
 
@@ -391,29 +390,32 @@ def open_index(settings: Settings) -> Index:
     if cached is not None and cached._lock.held():
         return cached  # mid-answer on this thread: keep its version (and never wait on a catch-up)
     with _OPEN_LOCK:
-        store = _STORES.get(key)
-        if store is None:
-            store = _STORES[key] = Store(settings)
+        store = shared_store(settings)
         try:
             head = store.require_head()
-        except Exception:
-            _STORES.pop(key, None)  # reconnect next time (the server may come back)
+            cached = _OPEN.get(key)
+            if cached is not None and (head.txn, head.generation) == (
+                cached.head.txn,
+                cached.head.generation,
+            ):
+                return cached
+            with store.guard:
+                store.reopen()  # embedded: see what another process wrote
+                head = store.require_head()
+                if cached is not None:
+                    cached.store = store
+                    if cached.catch_up(head):
+                        return cached
+                index = Index(settings, store, head)
+        except StoreUnavailableError:
+            drop_shared(settings)  # reconnect next time (the server may come back)
             raise
-        cached = _OPEN.get(key)
-        if cached is not None:
-            cached.store = store  # a reconnected client after the server came back
-        if cached is not None and cached.catch_up(head):
-            return cached
-        index = Index(settings, store, head)
         _OPEN[key] = index
         return index
 
 
 def forget(settings: Settings) -> None:
     """Drop this process's copy of an index (after a rebuild or in tests)."""
-    key = _key(settings)
     with _OPEN_LOCK:
-        _OPEN.pop(key, None)
-        store = _STORES.pop(key, None)
-    if store is not None:
-        store.close()
+        _OPEN.pop(_key(settings), None)
+    drop_shared(settings)

@@ -244,14 +244,14 @@ def remove(paper_ids: Iterable[str], *, settings: Settings | None = None) -> Ing
         IndexBusyError: Another process is writing the index.
 
     """
-    from .store import Store
+    from .store import shared_store
 
     started = time.perf_counter()
     settings = resolve(settings)
     ids = list(dict.fromkeys(str(i) for i in paper_ids))
     if not ids:
         raise ValueError("No paper ids given — pass the ids shown by rag search --json")
-    Store(settings).require_head()
+    shared_store(settings).require_head()
     with open_writer(settings, index_config(settings)) as writer:
         if writer.fresh:
             raise IngestError('The index was built with other settings — run "rag ingest --rebuild" first')

@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
@@ -295,6 +296,23 @@ class Store:
         self.client = client if client is not None else connect(settings)
         self.prefix = settings.collection
         self._collections: dict[str, Any] = {}
+        self.guard = threading.RLock()  # held while reading a batch of changes, and to reopen
+
+    def reopen(self) -> None:
+        """Embedded mode: start a fresh Chroma system on the folder, to see other processes' writes.
+
+        A Chroma system keeps segments in memory and does not notice records
+        another process added to the same folder (a ``get`` of their vectors
+        fails with "Error finding id"). Reopening reads the folder anew; it
+        takes effect only when no other client of this process holds the folder,
+        which is why each process shares one ``Store`` per folder (``shared_store``).
+        """
+        if self.settings.chroma_url:
+            return
+        with self.guard:
+            self._collections.clear()
+            self.client.close()
+            self.client = connect(self.settings)
 
     def _collection(self, name: str, *, create: bool = False) -> Any:
         if name not in self._collections:
@@ -458,6 +476,33 @@ class Store:
                 close()
             except Exception:  # closing a dead HTTP client must not mask the real error
                 log.debug("closing the Chroma client failed", exc_info=True)
+
+
+_SHARED: dict[tuple[str, ...], Store] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _location_key(settings: Settings) -> tuple[str, ...]:
+    where = settings.chroma_url or str(settings.vectorstore_dir.resolve())
+    return (where, settings.chroma_headers, settings.chroma_token)
+
+
+def shared_store(settings: Settings) -> Store:
+    """This process's one ``Store`` for the location in ``settings`` (connecting on first use)."""
+    key = _location_key(settings)
+    with _SHARED_LOCK:
+        store = _SHARED.get(key)
+        if store is None:
+            store = _SHARED[key] = Store(settings)
+        return store
+
+
+def drop_shared(settings: Settings) -> None:
+    """Close and forget this process's ``Store`` for a location (it reconnects on next use)."""
+    with _SHARED_LOCK:
+        store = _SHARED.pop(_location_key(settings), None)
+    if store is not None:
+        store.close()
 
 
 def _live_at(txn: int) -> dict[str, Any]:
@@ -662,14 +707,16 @@ def open_writer(
 
     """
     with writer_lock(settings) as lease:
-        store = Store(settings)
+        store = shared_store(settings)
         try:
+            store.reopen()  # what other processes wrote before we took the lock
             head = _recover(store, store.head())
             writer = Writer(store, head, config, rebuild)
             writer.renew = lease
             yield writer
-        finally:
-            store.close()
+        except StoreUnavailableError:
+            drop_shared(settings)
+            raise
 
 
 @contextmanager

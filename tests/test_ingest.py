@@ -13,28 +13,24 @@ import pytest
 
 import rag
 from rag.embeddings import get_embedder
-from rag.store import Store, writer_lock
+from rag.store import shared_store, writer_lock
 from tests.conftest import ROOT, SEEDS
 
 
 def live(settings) -> dict[str, object]:
     """The committed papers by id (PaperRecord), read straight from Chroma."""
-    store = Store(settings)
-    try:
-        head = store.require_head()
-        return {r.paper.paper_id: r for r in store.live_papers(head, vectors=False)}
-    finally:
-        store.close()
+    store = shared_store(settings)
+    store.reopen()  # see what other processes wrote
+    head = store.require_head()
+    return {r.paper.paper_id: r for r in store.live_papers(head, vectors=False)}
 
 
 def stored_chunk_ids(settings) -> list[str]:
     """Every chunk record physically in the live generation (committed or not)."""
-    store = Store(settings)
-    try:
-        head = store.require_head()
-        return sorted(store.chunks(head.generation).get(include=[])["ids"])
-    finally:
-        store.close()
+    store = shared_store(settings)
+    store.reopen()
+    head = store.require_head()
+    return sorted(store.chunks(head.generation).get(include=[])["ids"])
 
 
 def state(settings) -> set[str]:
@@ -53,7 +49,7 @@ def test_reingest_of_unchanged_inputs_embeds_nothing(small_inputs, settings):
 
     assert again.transaction is None and again.unchanged == 6 and again.chunks_embedded == 0
     assert embedder.encoded == encoded_before  # the encoder was not called at all
-    assert Store(settings).require_head().txn == 1
+    assert shared_store(settings).require_head().txn == 1
 
 
 def test_changed_abstract_replaces_that_papers_chunks(small_inputs, settings):
@@ -122,10 +118,10 @@ def test_rebuild_starts_from_scratch_in_a_new_generation(small_inputs, settings)
     assert len(rag.retrieve("birds", k=10, settings=settings)) == 6
     report = rag.ingest([small_inputs / "papers.jsonl"], rebuild=True, settings=settings, progress=False)
     assert (report.added, report.papers) == (4, 4)
-    assert Store(settings).require_head().generation == 2
+    assert shared_store(settings).require_head().generation == 2
     assert len(rag.retrieve("birds", k=10, settings=settings)) == 4
     rag.ingest([small_inputs / "papers.jsonl"], settings=settings, progress=False)
-    names = {c.name for c in Store(settings).client.list_collections()}
+    names = {c.name for c in shared_store(settings).client.list_collections()}
     assert names == {"paperchat-state", "paperchat-g2-papers", "paperchat-g2-chunks"}
 
 
@@ -158,7 +154,7 @@ def test_jsonl_is_streamed_not_read_whole(tmp_path, settings):
     with pytest.raises(rag.IngestError, match=r"big\.jsonl\.gz:20001: not valid JSON"):
         rag.ingest([path], settings=settings, progress=False)
     with pytest.raises(rag.IndexNotFoundError):
-        Store(settings).require_head()
+        shared_store(settings).require_head()
 
 
 HOLD_LOCK = """
@@ -277,3 +273,24 @@ def test_remove_by_id_in_one_commit(small_inputs, settings):
     assert (again.removed, again.transaction) == (0, None)
     # Ingesting the inputs again brings it back (it was removed, not banned).
     assert rag.ingest([small_inputs], settings=settings, progress=False).added == 1
+
+
+@pytest.mark.slow
+def test_a_killed_first_ingest_leaves_no_index_or_a_whole_one(small_inputs, settings):
+    env = {**os.environ, "RAG_VECTORSTORE_DIR": str(settings.vectorstore_dir)}
+    for delay in (0.2, 1.5):
+        worker = _worker([small_inputs, SEEDS], env)
+        assert worker.stdout.readline().strip() == "ready"
+        time.sleep(delay)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        head = shared_store(settings).head()
+        assert head is None or head.papers == 50
+        if head is None:
+            with pytest.raises(rag.IndexNotFoundError, match="rag ingest seeds/"):
+                rag.retrieve("fraud", settings=settings)
+    report = rag.ingest([small_inputs, SEEDS], settings=settings, progress=False)
+    assert report.papers == 50
+    papers = live(settings)
+    expected = {f"{r.paper.paper_id}@{r.text}#{n}" for r in papers.values() for n in range(r.chunks)}
+    assert set(stored_chunk_ids(settings)) == expected  # what the killed runs wrote is gone
