@@ -190,6 +190,8 @@ def measure(size: str, mode: str, settings: rag.Settings, env: dict[str, str]) -
     # A 20-paper update in this warm process, then the first answer after it.
     update_a = daily_slice(UPDATE_AT, 20, "update-a")
     update_b = daily_slice(UPDATE_AT + 20, 20, "update-b")
+    ids = [p.paper_id for p in rag.corpus.read_papers([update_a, update_b])]
+    rag.remove(ids, settings=settings)  # left over from an interrupted run
     get_embedder(settings).load()
     t = time.perf_counter()
     report = rag.ingest([update_a], settings=settings, progress=False)
@@ -207,7 +209,6 @@ def measure(size: str, mode: str, settings: rag.Settings, env: dict[str, str]) -
     row["cli_update_s"] = time.perf_counter() - t
 
     # Removing the 40 again (one commit), so a rerun measures the same thing.
-    ids = [p.paper_id for p in rag.corpus.read_papers([update_a, update_b])]
     t = time.perf_counter()
     rag.remove(ids, settings=settings)
     row["remove_s"] = time.perf_counter() - t
