@@ -34,7 +34,7 @@ from .corpus import Paper, normalize_title
 from .embeddings import Embedder, get_embedder
 from .errors import IndexIncompatibleError, StoreUnavailableError
 from .lexical import LexicalIndex, terms
-from .store import Head, PaperRecord, Store, describe_location, drop_shared, shared_store
+from .store import Head, PaperRecord, Store, describe_location, drop_shared, location_key, shared_store
 from .support import SupportModel
 
 log = logging.getLogger(__name__)
@@ -372,8 +372,7 @@ _OPEN_LOCK = threading.Lock()
 
 
 def _key(settings: Settings) -> tuple[str, ...]:
-    where = settings.chroma_url or str(settings.vectorstore_dir.resolve())
-    return (where, settings.collection, settings.embed_model, settings.chroma_headers, settings.chroma_token)
+    return (*location_key(settings), settings.collection, settings.embed_model)
 
 
 def open_index(settings: Settings) -> Index:

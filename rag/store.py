@@ -482,14 +482,15 @@ _SHARED: dict[tuple[str, ...], Store] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def _location_key(settings: Settings) -> tuple[str, ...]:
+def location_key(settings: Settings) -> tuple[str, ...]:
+    """Where an index lives, as a cache key: the server (with its credentials) or the folder."""
     where = settings.chroma_url or str(settings.vectorstore_dir.resolve())
     return (where, settings.chroma_headers, settings.chroma_token)
 
 
 def shared_store(settings: Settings) -> Store:
     """This process's one ``Store`` for the location in ``settings`` (connecting on first use)."""
-    key = _location_key(settings)
+    key = location_key(settings)
     with _SHARED_LOCK:
         store = _SHARED.get(key)
         if store is None:
@@ -500,7 +501,7 @@ def shared_store(settings: Settings) -> Store:
 def drop_shared(settings: Settings) -> None:
     """Close and forget this process's ``Store`` for a location (it reconnects on next use)."""
     with _SHARED_LOCK:
-        store = _SHARED.pop(_location_key(settings), None)
+        store = _SHARED.pop(location_key(settings), None)
     if store is not None:
         store.close()
 

@@ -95,19 +95,13 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subpro
     )
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class ChromaServer:
     """A real ``chroma run`` on a free loopback port, stoppable and restartable."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        from tests.ui_server import free_port
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
