@@ -66,6 +66,14 @@ class _Rows:
         self._data = np.zeros(shape, dtype=dtype)
         self.n = 0
 
+    def reserve(self, rows: int) -> None:
+        """Make room for ``rows`` more rows at once (a bulk load then never copies)."""
+        need = self.n + rows
+        if need > len(self._data):
+            grown = np.zeros((need, *self._data.shape[1:]), dtype=self._data.dtype)
+            grown[: self.n] = self._data[: self.n]
+            self._data = grown
+
     def append(self, block: np.ndarray) -> int:
         """Append rows; return the index of the first."""
         start, need = self.n, self.n + len(block)
@@ -153,12 +161,12 @@ class Index:
         self._rows: dict[str, tuple[int, int]] = {}
         self._by_title: dict[str, str] = {}
         self._vectors: _Rows | None = None
-        self._row_pos = _Rows(0, np.int64)
+        self._row_pos = _Rows(0, np.int32)
         self._row_num = _Rows(0, np.int32)
         self._row_alive = _Rows(0, np.bool_)
         self._centroids: _Rows | None = None
         records = store.live_papers(head)
-        self._add(records, store.chunk_data(head, records))
+        self._add(records, store.chunk_data(head, records), bulk=True)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -235,9 +243,20 @@ class Index:
 
     # --- keeping current -------------------------------------------------------------------------
 
-    def _add(self, records: list[PaperRecord], data: dict[str, tuple[list[str], np.ndarray]]) -> None:
+    def _add(
+        self, records: list[PaperRecord], data: dict[str, tuple[list[str], np.ndarray]], *, bulk: bool = False
+    ) -> None:
+        """Index ``records``, consuming ``data`` as it goes (a bulk load then holds the vectors once)."""
+        if bulk and records:
+            dims = next(iter(data.values()))[1].shape[1]
+            rows = sum(len(texts) for texts, _ in data.values())
+            self._vectors = self._vectors or _Rows(dims, np.float32)
+            self._centroids = self._centroids or _Rows(dims, np.float32)
+            for table in (self._vectors, self._row_pos, self._row_num, self._row_alive):
+                table.reserve(rows)
+            self._centroids.reserve(len(records))
         for record in records:
-            texts, vectors = data[record.record_id]
+            texts, vectors = data.pop(record.record_id)
             paper = record.paper
             pid = paper.paper_id
             if pid in self.position:
@@ -252,7 +271,7 @@ class Index:
             self.chunk_texts[pid] = tuple(texts)
             start = self._vectors.append(vectors)
             self._rows[pid] = (start, start + len(vectors))
-            self._row_pos.append(np.full(len(vectors), pos, dtype=np.int64))
+            self._row_pos.append(np.full(len(vectors), pos, dtype=np.int32))
             self._row_num.append(np.arange(len(vectors), dtype=np.int32))
             self._row_alive.append(np.ones(len(vectors), dtype=np.bool_))
             assert self._centroids is not None
@@ -399,8 +418,7 @@ def open_index(settings: Settings) -> Index:
             ):
                 return cached
             with store.guard:
-                store.reopen()  # embedded: see what another process wrote
-                head = store.require_head()
+                head = store.current()  # embedded: see what another process wrote
                 if cached is not None:
                     cached.store = store
                     if cached.catch_up(head):

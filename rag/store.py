@@ -297,6 +297,9 @@ class Store:
         self.prefix = settings.collection
         self._collections: dict[str, Any] = {}
         self.guard = threading.RLock()  # held while reading a batch of changes, and to reopen
+        # Embedded mode: the transaction up to which this client is known to see every
+        # record (it reopened at it, or committed it itself); None when unknown.
+        self.synced: int | None = None
 
     def reopen(self) -> None:
         """Embedded mode: start a fresh Chroma system on the folder, to see other processes' writes.
@@ -313,6 +316,25 @@ class Store:
             self._collections.clear()
             self.client.close()
             self.client = connect(self.settings)
+            self.synced = None
+
+    def current(self) -> Head:
+        """The committed head, reopening first only if another process committed since this client looked.
+
+        Reopening an embedded folder reloads Chroma's segments (about a second
+        at 150k chunks), so a process that made the last commit itself, or that
+        already reopened at this transaction, skips it.
+
+        Raises:
+            IndexNotFoundError: Nothing was ever committed.
+        """
+        with self.guard:
+            head = self.require_head()
+            if not self.settings.chroma_url and self.synced != head.txn:
+                self.reopen()
+                head = self.require_head()
+                self.synced = head.txn
+            return head
 
     def _collection(self, name: str, *, create: bool = False) -> Any:
         if name not in self._collections:
@@ -624,6 +646,8 @@ class Writer:
             updated=_now(),
         )
         _write_head(self.store, head)
+        if self.store.synced == (self.base.txn if self.base else 0):
+            self.store.synced = self.txn  # this client wrote everything since it last looked
         return head
 
 
@@ -710,8 +734,10 @@ def open_writer(
     with writer_lock(settings) as lease:
         store = shared_store(settings)
         try:
-            store.reopen()  # what other processes wrote before we took the lock
-            head = _recover(store, store.head())
+            store.reopen()  # what other processes wrote (or left) before we took the lock
+            head = store.head()
+            store.synced = head.txn if head else 0
+            head = _recover(store, head)
             writer = Writer(store, head, config, rebuild)
             writer.renew = lease
             yield writer
