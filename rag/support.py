@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import math
 import re
+import sys
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass
@@ -163,6 +165,23 @@ class _LongForms(Mapping[str, frozenset[str]]):
         return len(self._counts)
 
 
+class _Words(tuple):
+    """A paper's distinct words, sorted and interned: a set in a quarter of a frozenset's memory.
+
+    At 20,000 papers the per-paper word sets were the largest thing a serving
+    process held after the vectors; membership is a binary search instead.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, words: Iterable[str]) -> _Words:
+        return super().__new__(cls, sorted({sys.intern(w) for w in words}))
+
+    def __contains__(self, word: object) -> bool:
+        i = bisect_left(self, word)
+        return i < len(self) and self[i] == word
+
+
 class SupportModel:
     """Scores how well a paper supports a question, over a collection that changes.
 
@@ -173,8 +192,8 @@ class SupportModel:
     def __init__(self, lexical: LexicalIndex) -> None:
         """Start empty; ``add`` papers as they are indexed."""
         self._lexical = lexical
-        self._terms: dict[str, frozenset[str]] = {}
-        self._names: dict[str, frozenset[str]] = {}
+        self._terms: dict[str, _Words] = {}
+        self._names: dict[str, _Words] = {}
         self._paper_acronyms: dict[str, dict[str, frozenset[str]]] = {}
         self.long_forms = _LongForms()
         self._title_names: Counter[str] = Counter()
@@ -191,8 +210,8 @@ class SupportModel:
         """Take in a paper (``tokens``: its ``terms``, when already computed)."""
         text = f"{paper.title} {paper.abstract}"
         pid = paper.paper_id
-        self._terms[pid] = frozenset(terms(text) if tokens is None else tokens)
-        self._names[pid] = frozenset(entity_key(t) for t in _WORD_RE.findall(text))
+        self._terms[pid] = _Words(terms(text) if tokens is None else tokens)
+        self._names[pid] = _Words(entity_key(t) for t in _WORD_RE.findall(text))
         found = acronyms([paper.abstract])
         self._paper_acronyms[pid] = found
         self.long_forms.change(found, +1)
@@ -222,7 +241,8 @@ class SupportModel:
         if len(name) >= 6 and any(len(n) >= 5 and name.startswith(n) for n in names):
             return True
         long_form = self.long_forms.get(name)
-        return bool(long_form) and long_form <= self._terms[paper_id]
+        have = self._terms[paper_id]
+        return bool(long_form) and all(t in have for t in long_form)
 
     def judge(self, profile: QuestionProfile, paper_id: str, similarity: float, margin: float) -> Evidence:
         """Judge whether a paper answers a question.
