@@ -23,6 +23,10 @@ class IndexBusyError(RagError):
     """Another process is writing the index right now."""
 
 
+class IndexWriteError(RagError):
+    """The index could not be written (disk full or failing); nothing of that change was published."""
+
+
 class IndexIncompatibleError(RagError):
     """The index was built with settings this process cannot query with."""
 

@@ -30,6 +30,7 @@ new generation's collections and flips ``head.generation``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -48,7 +49,14 @@ import numpy as np
 
 from .config import Settings
 from .corpus import Paper, normalize_title
-from .errors import IndexBusyError, IndexIncompatibleError, IndexNotFoundError, StoreUnavailableError
+from .errors import (
+    IndexBusyError,
+    IndexIncompatibleError,
+    IndexNotFoundError,
+    IndexWriteError,
+    RagError,
+    StoreUnavailableError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,6 +247,36 @@ def _is_connection_error(exc: BaseException) -> bool:
         pass
     text = str(exc)
     return isinstance(exc, ConnectionError) or "Could not connect to a Chroma server" in text
+
+
+# How SQLite (through Chroma) reports a full disk, a file-size limit or a failing disk.
+_WRITE_FAILURES = ("database or disk is full", "disk i/o error", "no space left", "file too large", "quota")
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EIO}
+
+
+def _write_failure(exc: BaseException, settings: Settings) -> IndexWriteError | None:
+    """The typed error for a write that failed for lack of space (or a failing disk), else None."""
+    if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+        why = exc.strerror or str(exc)
+    else:
+        text = str(exc).lower()
+        why = next((phrase for phrase in _WRITE_FAILURES if phrase in text), "")
+        if not why:
+            return None
+    where = (
+        f"on the Chroma server at {settings.chroma_url}"
+        if settings.chroma_url
+        else f"in {settings.vectorstore_dir}/"
+    )
+    fix = (
+        "free disk space on the server"
+        if settings.chroma_url
+        else "free disk space there (or set RAG_VECTORSTORE_DIR to a disk with room)"
+    )
+    return IndexWriteError(
+        f"Could not write the index {where} ({why}) — {fix}, then run the ingest again; "
+        "nothing of this one was published"
+    )
 
 
 @contextmanager
@@ -744,6 +782,12 @@ def open_writer(
         except StoreUnavailableError:
             drop_shared(settings)
             raise
+        except Exception as exc:
+            failure = None if isinstance(exc, RagError) else _write_failure(exc, settings)
+            if failure is None:
+                raise
+            drop_shared(settings)  # the client may be wedged mid-write: reconnect next time
+            raise failure from None
 
 
 @contextmanager
