@@ -34,6 +34,8 @@ _SKIP_KEYS = {*_TITLE_KEYS, *_ABSTRACT_KEYS, *_ID_KEYS}
 # A page-dump paragraph this long is an abstract; titles and page chrome are shorter.
 _MIN_ABSTRACT_CHARS = 200
 _MAX_TITLE_CHARS = 400
+# JSON's \\u escapes can spell half a surrogate pair, which no UTF-8 text (or encoder) accepts.
+_SURROGATE = re.compile("[\\ud800-\\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,12 @@ def title_id(title: str) -> str:
 
 
 def _make_paper(
-    title: str, abstract: str, source: str, where: str, raw_id: str = "", **metadata: str
+    title: str,
+    abstract: str,
+    source: str,
+    where: str,
+    raw_id: str = "",
+    metadata: Mapping[str, str] | None = None,
 ) -> Paper:
     title, abstract = collapse(title), collapse(abstract)
     if not title:
@@ -95,37 +102,61 @@ def _make_paper(
     if not abstract:
         raise IngestError(f"{where}: the abstract is empty — give every paper an abstract")
     paper_id = collapse(raw_id) or title_id(title)
-    meta = {k: collapse(v) for k, v in metadata.items() if v and collapse(v)}
+    meta = {k: collapse(v) for k, v in (metadata or {}).items() if v and collapse(v)}
+    named = [("title", title), ("abstract", abstract), ("id", paper_id), *meta.items()]
+    for name, value in named + [(k, k) for k in meta]:
+        if bad := _SURROGATE.search(value):
+            raise IngestError(
+                f"{where}: {name!r} holds invalid Unicode (an unpaired surrogate "
+                f"\\u{ord(bad.group()):04x}) — fix that \\u escape or remove the record"
+            )
     return Paper(paper_id, title, abstract, meta, source)
 
 
 def _as_text(value: object) -> str:
+    """Metadata as text: lists of plain values joined with "; ", anything nested as JSON."""
     if value is None:
         return ""
-    if isinstance(value, list | tuple):
-        return "; ".join(str(v) for v in value if v is not None)
-    return str(value)
+    if not isinstance(value, dict | list | tuple):
+        return str(value)
+    if isinstance(value, list | tuple) and all(not isinstance(v, dict | list | tuple) for v in value):
+        return "; ".join(_as_text(v) for v in value if v is not None)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def _first(record: Mapping[str, object], keys: Iterable[str]) -> str:
+def _field_text(record: Mapping[str, object], keys: Iterable[str], where: str) -> str:
+    """The title, abstract or id: text (a list of strings is joined), never a nested object."""
     for key in keys:
         if key in record:
-            return _as_text(record[key])
+            value = record[key]
+            if isinstance(value, dict) or (
+                isinstance(value, list | tuple) and any(isinstance(v, dict | list | tuple) for v in value)
+            ):
+                raise IngestError(
+                    f"{where}: {key!r} is a JSON {type(value).__name__}, not text — "
+                    f"give the {key} as a string"
+                )
+            return _as_text(value)
     return ""
 
 
 def _record_paper(record: Mapping[str, object], source: str, where: str) -> Paper:
     lowered = {str(k).strip().lower(): v for k, v in record.items()}
     if not any(k in lowered for k in _TITLE_KEYS) or not any(k in lowered for k in _ABSTRACT_KEYS):
-        raise IngestError(f"{where}: needs 'title' and 'abstract' fields, found {sorted(lowered)[:8]}")
+        raise IngestError(
+            f"{where}: needs 'title' and 'abstract' fields, found {sorted(lowered)[:8]} — "
+            "add them (or rename the fields that hold them)"
+        )
+    # Every other field is metadata, whatever its name: it is kept apart from
+    # PaperChat's own fields (id, title, abstract, source), so it cannot replace them.
     extra = {k: _as_text(v) for k, v in lowered.items() if k not in _SKIP_KEYS and k}
     return _make_paper(
-        _first(lowered, _TITLE_KEYS),
-        _first(lowered, _ABSTRACT_KEYS),
+        _field_text(lowered, _TITLE_KEYS, where),
+        _field_text(lowered, _ABSTRACT_KEYS, where),
         source,
         where,
-        raw_id=_first(lowered, _ID_KEYS),
-        **extra,
+        raw_id=_field_text(lowered, _ID_KEYS, where),
+        metadata=extra,
     )
 
 
@@ -233,6 +264,28 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
 
 def read_jsonl(path: Path) -> Iterator[Paper]:
     """Stream JSON Lines with ``title`` and ``abstract`` (arXiv snapshot names accepted)."""
+    try:
+        yield from _read_jsonl(path)
+    except IngestError:
+        # A damaged .gz often still inflates, into garbage that fails as a bad record long
+        # before the checksum at the end is read: blame the download, not the line.
+        if path.name.endswith(".gz") and (damage := _gzip_damage(path)):
+            raise IngestError(f"{path}: not a valid gzip file ({damage}) — re-download or unzip it") from None
+        raise
+
+
+def _gzip_damage(path: Path) -> str:
+    """Why a gzip file is damaged (read to its end), or "" when it is intact."""
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        return str(exc)
+    return ""
+
+
+def _read_jsonl(path: Path) -> Iterator[Paper]:
     for line_no, line in _lines(path):
         if not line.strip():
             continue
@@ -242,7 +295,10 @@ def read_jsonl(path: Path) -> Iterator[Paper]:
         except json.JSONDecodeError as exc:
             raise IngestError(f"{where}: not valid JSON ({exc.msg}) — fix or remove that line") from None
         if not isinstance(record, dict):
-            raise IngestError(f"{where}: expected a JSON object per line, got {type(record).__name__}")
+            raise IngestError(
+                f"{where}: expected a JSON object per line, got {type(record).__name__} — "
+                'put one {"title": ..., "abstract": ...} object on each line'
+            )
         yield _record_paper(record, str(path), where)
 
 
@@ -250,6 +306,17 @@ def read_csv(path: Path) -> Iterator[Paper]:
     """Stream CSV with a header row that has title and abstract columns."""
     reader = csv.DictReader((text for _, text in _lines(path)))
     try:
+        columns = [str(c).strip().lower() for c in reader.fieldnames or ()]
+        missing = [
+            need
+            for need, keys in (("title", _TITLE_KEYS), ("abstract", _ABSTRACT_KEYS))
+            if columns and not set(keys) & set(columns)
+        ]
+        if missing:
+            raise IngestError(
+                f"{path}:1: the header row has no {' or '.join(missing)} column "
+                f"(it has {', '.join(columns)[:200]}) — name the columns title and abstract"
+            )
         for row in reader:
             where = f"{path}:{reader.line_num}"
             if None in row:
