@@ -55,6 +55,41 @@ def _edge(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _OneLineErrors(click.Group):
+    """Usage errors (a bad -k, an unknown option) as one line too, not click's usage block."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.pop("standalone_mode", True):
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "rag"
+            _fail(f"{exc.format_message().rstrip('.')} — see {where} --help", exc.exit_code)
+        except click.ClickException as exc:
+            _fail(exc.format_message(), exc.exit_code)
+        except click.Abort:
+            _fail("interrupted", 130)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _text(value: str, what: str) -> str:
+    """Text from the command line; bytes that are not UTF-8 arrive as lone surrogates."""
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValueError(f"The {what} is not valid UTF-8 text — type it again (or set a UTF-8 locale)")
+    return value
+
+
+def _papers(k: int | None) -> int | None:
+    """``-k``: checked here so that the message can say what to type instead."""
+    if k is not None and k < 1:
+        raise ValueError(f"k must be >= 1, got {k} — give -k a number of papers, e.g. -k 5")
+    return k
+
+
 def _settings(**overrides: Any) -> Settings:
     return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
 
@@ -63,7 +98,7 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what happens (to stderr).")
 @click.version_option(package_name="paperchat", prog_name="rag")
 def main(verbose: bool) -> None:
@@ -94,7 +129,8 @@ def ingest(paths: tuple[str, ...], prune: bool, rebuild: bool, as_json: bool) ->
     """
     from .ingest import ingest as run
 
-    report = run(list(paths) or None, prune=prune, rebuild=rebuild, progress=not as_json)
+    # The bar only on a terminal: piped or captured, stderr keeps just the one-line error, if any.
+    report = run(list(paths) or None, prune=prune, rebuild=rebuild, progress=False if as_json else None)
     if as_json:
         _print_json(report.to_dict())
         return
@@ -133,7 +169,7 @@ def search(question: str, k: int | None, as_json: bool) -> None:
     """Show the papers that best match QUESTION, best first."""
     from .retrieve import retrieve
 
-    hits = retrieve(question, k=k, settings=_settings())
+    hits = retrieve(_text(question, "question"), k=_papers(k), settings=_settings())
     if as_json:
         _print_json([h.to_dict() for h in hits])
         return
@@ -166,7 +202,8 @@ def ask(question: str, k: int | None, history: tuple[str, ...], llm: str | None,
     """Answer QUESTION from the indexed papers, citing every sentence."""
     from .answer import answer
 
-    result = answer(question, history=list(history), k=k, settings=_settings(), llm=llm)
+    turns = [_text(turn, "--history question") for turn in history]
+    result = answer(_text(question, "question"), history=turns, k=_papers(k), settings=_settings(), llm=llm)
     if as_json:
         _print_json(result.to_dict())
     else:
@@ -217,13 +254,25 @@ def serve(host: str, port: int, auth: str | None, share: bool) -> None:
     help="Labeled questions, JSON Lines (default tests/data/questions.jsonl).",
 )
 @click.option("-k", type=int, default=10, show_default=True, help="Papers retrieved per question.")
+@click.option(
+    "--split",
+    type=click.Choice(["dev", "test"]),
+    default=None,
+    help="Only the questions of this split (sets that have one, e.g. fresh_questions.jsonl).",
+)
+@click.option(
+    "--llm",
+    default=None,
+    metavar="PROVIDER:MODEL",
+    help="Answer with an LLM, as for rag ask (default RAG_LLM; 'extractive' for none).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @_edge
-def evaluate(questions: str | None, k: int, as_json: bool) -> None:
-    """Measure retrieval, abstention, citations and latency on labeled questions."""
+def evaluate(questions: str | None, k: int, split: str | None, llm: str | None, as_json: bool) -> None:
+    """Measure retrieval, abstention, facts, citations and latency on labeled questions."""
     from .evaluate import evaluate as run
 
-    report = run(questions, k=k, settings=_settings())
+    report = run(questions, k=_papers(k), settings=_settings(), split=split, llm=llm)
     if as_json:
         _print_json(report.to_dict())
     else:
