@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -79,21 +80,33 @@ def _escape_user(message: Any) -> Any:
     return {**message, "content": content}
 
 
+# Half of a UTF-16 surrogate pair: JSON can carry one ("\\ud800"), no text encoder accepts it.
+_UNPAIRED = re.compile("[\\ud800-\\udfff]")
+
+
 def _turns(history: Sequence[Any] | None) -> list[Any]:
-    """Chat history as ``rag.answer`` reads it: plain text, not the rendered HTML."""
+    """Chat history as ``rag.answer`` reads it: plain text, not the rendered HTML.
+
+    An unpaired surrogate becomes U+FFFD: the history only points follow-ups at
+    papers, and it may hold an earlier message that was refused for that reason.
+    """
     turns: list[Any] = []
     for item in history or ():
         if isinstance(item, Mapping):
             role = str(item.get("role", "user"))
-            turns.append({"role": role, "content": render.message_text(role, item.get("content", ""))})
+            content = render.message_text(role, item.get("content", ""))
+            turns.append({"role": role, "content": _UNPAIRED.sub("\ufffd", content)})
         else:
-            turns.append(str(item))
+            turns.append(_UNPAIRED.sub("\ufffd", str(item)))
     return turns
 
 
 def _question(value: Any) -> str:
     """An API caller may send no message at all; that is an empty question, not a crash."""
-    return "" if value is None else str(value)
+    question = "" if value is None else str(value)
+    if _UNPAIRED.search(question):
+        raise ValueError("The question holds invalid Unicode (an unpaired surrogate) — type it again as text")
+    return question
 
 
 def _k(value: Any) -> int | None:

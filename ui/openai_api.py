@@ -34,6 +34,7 @@ import contextlib
 import hmac
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -53,6 +54,7 @@ MAX_K = 100
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 UNEXPECTED = "Something went wrong while answering (the details are in the server log). Please try again."
 _DONE = object()
+_UNPAIRED = re.compile("[\\ud800-\\udfff]")  # half a UTF-16 surrogate pair: JSON can carry one
 
 
 class ApiError(Exception):
@@ -157,8 +159,20 @@ def parse(body: Any, offered: Mapping[str, str]) -> ChatRequest:
         raise ApiError(
             400, "The question is empty — ask something about the indexed papers", "empty_question"
         )
-    # System prompts and tool output do not steer PaperChat; the conversation does.
-    history = tuple({"role": r, "content": t} for r, t in turns[:-1] if r in ("user", "assistant"))
+    if _UNPAIRED.search(question):
+        raise ApiError(
+            400,
+            "The question holds invalid Unicode (an unpaired surrogate escape such as \\ud800) — "
+            "send the question as UTF-8 text",
+            "invalid_question",
+        )
+    # System prompts and tool output do not steer PaperChat; the conversation does. The
+    # history only points follow-ups at papers: an unpaired surrogate there becomes U+FFFD.
+    history = tuple(
+        {"role": r, "content": _UNPAIRED.sub("\ufffd", t)}
+        for r, t in turns[:-1]
+        if r in ("user", "assistant")
+    )
     stream = body.get("stream", False)
     if stream is None:
         stream = False
