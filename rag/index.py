@@ -20,6 +20,7 @@ Updates happen under a write lock; questions hold a read lock
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import threading
 from collections.abc import Iterator
@@ -167,6 +168,8 @@ class Index:
         self._centroids: _Rows | None = None
         records = store.live_papers(head)
         self._add(records, store.chunk_data(head, records), bulk=True)
+        del records
+        _release(store, head)
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -333,6 +336,23 @@ class Index:
             self.head = head
         log.info("caught up to transaction %d: %d added, %d retired", head.txn, len(added), len(retired))
         return True
+
+
+def _release(store: Store, head: Head) -> None:
+    """After a full load, give back what reading the whole collection took.
+
+    An embedded Chroma client keeps the segments a full read pulled in (about
+    as much again as the index itself), and glibc keeps freed heap for reuse:
+    a serving process would carry both for its lifetime. A fresh client sees
+    every commit up to ``head``, so it needs no reopen before the next question.
+    """
+    if not store.settings.chroma_url and not store.writers:
+        store.reopen()
+        store.synced = head.txn
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the allocator keeps what it keeps
+        pass
 
 
 def _normalized(v: np.ndarray) -> np.ndarray:

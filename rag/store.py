@@ -338,6 +338,7 @@ class Store:
         # Embedded mode: the transaction up to which this client is known to see every
         # record (it reopened at it, or committed it itself); None when unknown.
         self.synced: int | None = None
+        self.writers = 0  # open writers of this process; the client must not be swapped under them
 
     def reopen(self) -> None:
         """Embedded mode: start a fresh Chroma system on the folder, to see other processes' writes.
@@ -348,8 +349,8 @@ class Store:
         takes effect only when no other client of this process holds the folder,
         which is why each process shares one ``Store`` per folder (``shared_store``).
         """
-        if self.settings.chroma_url:
-            return
+        if self.settings.chroma_url or self.writers:
+            return  # a writer of this process reopened when it started and sees all since
         with self.guard:
             self._collections.clear()
             self.client.close()
@@ -778,7 +779,11 @@ def open_writer(
             head = _recover(store, head)
             writer = Writer(store, head, config, rebuild)
             writer.renew = lease
-            yield writer
+            store.writers += 1
+            try:
+                yield writer
+            finally:
+                store.writers -= 1
         except StoreUnavailableError:
             drop_shared(settings)
             raise
