@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 import rag
 from tests.conftest import ROOT
+from tests.fake_openai import FakeChatServer, Reply, source_number
 from tests.ui_server import EVIL_ABSTRACT, EVIL_TITLE, running_chat, write_evil_collection
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -50,12 +51,34 @@ def seed_chat(seed_store, cache_dir):
 
 
 @pytest.fixture(scope="module")
-def evil_chat(tmp_path_factory, cache_dir):
+def evil_store(tmp_path_factory, cache_dir) -> Path:
     folder = tmp_path_factory.mktemp("evil")
     settings = rag.Settings.from_env(vectorstore_dir=folder / "vectorstore", cache_dir=cache_dir, llm="")
     rag.ingest([write_evil_collection(folder)], settings=settings, progress=False)
+    return folder / "vectorstore"
+
+
+@pytest.fixture(scope="module")
+def evil_chat(evil_store, cache_dir):
+    settings = rag.Settings.from_env(vectorstore_dir=evil_store, cache_dir=cache_dir, llm="")
     with running_chat(settings) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def evil_llm_chat(evil_store, cache_dir):
+    """The chat in LLM mode, its LLM a scripted server on 127.0.0.1 (no proxy in between)."""
+    with pytest.MonkeyPatch.context() as env, FakeChatServer() as llm:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            env.delenv(name, raising=False)
+            env.delenv(name.lower(), raising=False)
+        env.setenv("NO_PROXY", "127.0.0.1,localhost")
+        settings = rag.Settings.from_env(
+            vectorstore_dir=evil_store, cache_dir=cache_dir, llm="openai:test-model", llm_base_url=llm.url,
+            llm_api_key="test-key", llm_timeout=30,
+        )  # fmt: skip
+        with running_chat(settings) as url:
+            yield url, llm
 
 
 @pytest.fixture
@@ -150,6 +173,60 @@ def test_html_and_markdown_in_titles_abstracts_and_questions_show_as_text(page, 
     expect(answer.locator(".pc-abstract mark")).to_be_visible()
 
     assert page.evaluate("window.__pwned") is None  # no injected handler or script ran
+    injected = "img[src='x'], svg[onload], [onerror], a[href^='javascript'], script:not([src])"
+    assert page.locator(f"#pc-chat :is({injected}), #pc-sources :is({injected})").count() == 0
+    assert outside == []
+
+
+def evil_llm_answer(body) -> str:
+    """An LLM answer that passes the citation check (the paper itself holds these words) and is full of
+    HTML, a script and Markdown links."""
+    n = source_number(body, "<script>")
+    return (
+        "Quokkas find their way across Rottnest Island using scent trails "
+        f'<img src=x onerror="window.__pwned=2"> [{n}]. We model quokka routing as a shortest-path problem '
+        f'over a graph of scent markers <svg onload="window.__pwned=3"></svg> [{n}]. See '
+        f"[details](javascript:alert(2)) and <script>window.__pwned=1</script> for the field data [{n}]."
+    )
+
+
+# Records every element that could run script or navigate as soon as it enters the chat, so
+# that what is on the page only while the LLM's tokens stream in is checked too.
+WATCH_INJECTED = """() => {
+    window.__injected = [];
+    const bad = "img[src='x'], svg[onload], [onerror], [onload], a[href^='javascript'], script";
+    new MutationObserver(records => {
+        for (const record of records) for (const node of record.addedNodes) {
+            if (node.nodeType !== 1 || !node.closest('#pc-chat, #pc-sources')) continue;
+            if (node.matches(bad) || node.querySelector(bad)) {
+                window.__injected.push(node.outerHTML.slice(0, 300));
+            }
+        }
+    }).observe(document.body, {childList: true, subtree: true});
+}"""
+
+
+def test_html_scripts_and_links_in_an_llm_written_answer_show_as_text(page, outside, evil_llm_chat):
+    url, llm = evil_llm_chat
+    llm.script(Reply(evil_llm_answer))
+    page.goto(url)
+    page.evaluate(WATCH_INJECTED)
+    question = "How do quokkas find their routes? [see](javascript:alert(3)) <b>now</b>"
+    ask(page, question)
+    expect(page.locator('#pc-chat [data-testid="user"]').last).to_have_text(question)
+    answer = last_answer(page)
+    body = answer.locator("p").first
+    expect(body).to_contain_text('scent trails <img src=x onerror="window.__pwned=2"> [1].')
+    expect(body).to_contain_text('scent markers <svg onload="window.__pwned=3"></svg> [1].')
+    expect(body).to_contain_text(
+        "See [details](javascript:alert(2)) and <script>window.__pwned=1</script> for"
+    )
+    expect(answer).not_to_contain_text("extractive answer")  # the LLM's own answer, not the fallback
+    expect(answer.locator(".pc-ref summary")).to_have_text(f"[1] {EVIL_TITLE}")
+    assert len(llm.requests) == 1 and llm.requests[0]["body"]["stream"] is True
+
+    assert page.evaluate("window.__pwned") is None  # nothing ran, while streaming or after
+    assert page.evaluate("window.__injected") == []
     injected = "img[src='x'], svg[onload], [onerror], a[href^='javascript'], script:not([src])"
     assert page.locator(f"#pc-chat :is({injected}), #pc-sources :is({injected})").count() == 0
     assert outside == []
