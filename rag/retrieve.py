@@ -85,11 +85,6 @@ class Hit:
         }
 
 
-def _ranks(scores: dict[int, float]) -> dict[int, int]:
-    order = sorted(scores, key=lambda i: -scores[i])
-    return {i: r for r, i in enumerate(order, start=1)}
-
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A paper to re-rank: its position, its re-ranking features, and its raw scores.
@@ -115,20 +110,26 @@ def candidates(index: Index, question: str, vector: np.ndarray, k: int) -> list[
     """The papers dense search and BM25 put forward for a question, fused by reciprocal rank."""
     # Enough chunks that the candidates' best chunks are almost surely among them.
     dense = index.dense(vector, n=max(200, 8 * k))
-    best: dict[int, float] = {}
+    best: dict[int, float] = {}  # position -> its best chunk's cosine, in dense rank order
     for paper_id, _, similarity in dense:
         pos = index.position[paper_id]
         best[pos] = max(best.get(pos, -1.0), similarity)
+    dense_order = np.array(sorted(best, key=lambda i: -best[i]), dtype=np.int64)
     lexical = index.lexical.scores(question)
-    lex = {int(i): float(lexical[i]) for i in np.flatnonzero(lexical > 0)}
+    matched = np.flatnonzero(lexical > 0)
+    lexical_order = matched[np.argsort(-lexical[matched], kind="stable")]
 
-    fused: dict[int, float] = {}
-    for ranks in (_ranks(best), _ranks(lex)):
-        for pos, r in ranks.items():
-            fused[pos] = fused.get(pos, 0.0) + 1.0 / (RRF_K + r)
-    chosen = sorted(fused, key=lambda i: -fused[i])[: max(CANDIDATES, 3 * k)]
+    # Reciprocal rank fusion over arrays (a common word matches thousands of papers);
+    # ties keep the order a dict would: dense rank, then lexical rank.
+    fused = np.zeros(len(lexical), dtype=np.float64)
+    fused[dense_order] += 1.0 / (RRF_K + np.arange(1, len(dense_order) + 1))
+    fused[lexical_order] += 1.0 / (RRF_K + np.arange(1, len(lexical_order) + 1))
+    seen = np.zeros(len(lexical), dtype=bool)
+    seen[dense_order] = True
+    keys = np.concatenate([dense_order, lexical_order[~seen[lexical_order]]])
+    chosen = [int(i) for i in keys[np.argsort(-fused[keys], kind="stable")][: max(CANDIDATES, 3 * k)]]
 
-    top_lexical = max(lex.values(), default=0.0) or 1.0
+    top_lexical = float(lexical[matched].max()) if len(matched) else 1.0
     profile = index.support.profile(question)
     shrink = min(1.0, LEXICAL_TERMS / max(1, len(profile.weights)))
     centroid = index.centroids[chosen] @ vector
@@ -139,7 +140,7 @@ def candidates(index: Index, question: str, vector: np.ndarray, k: int) -> list[
         features = {
             "top3": float(np.mean(np.sort(sims)[-3:])),
             "centroid": float(whole),
-            "lexical": shrink * lex.get(pos, 0.0) / top_lexical,
+            "lexical": shrink * max(float(lexical[pos]), 0.0) / top_lexical,
             "coverage": index.support.coverage(profile, paper_id),
         }
         out.append(Candidate(pos, features, sims, float(lexical[pos])))
