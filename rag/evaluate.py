@@ -8,6 +8,8 @@ level: a question's relevant set is papers, and a ranking is papers.
 from __future__ import annotations
 
 import json
+import math
+import random
 import re
 import statistics
 import time
@@ -37,7 +39,10 @@ class Question:
         relevant: Titles (or ids) of the papers that answer it; empty when unanswerable.
         facts: Short phrases a correct answer contains.
         history: Earlier user questions, for follow-ups.
-        style: How it was typed (normal, keywords, lowercase, typo, rambling).
+        style: How it was typed (normal, keywords, lowercase, typo, rambling, or).
+        facet: What the question asks of a paper (what, how, results, datasets,
+            problem, limitations, code, comparison; none when unanswerable).
+        split: ``dev`` (may be tuned on) or ``test`` (only scored); empty if unsplit.
     """
 
     id: str
@@ -47,6 +52,8 @@ class Question:
     facts: tuple[str, ...] = ()
     history: tuple[str, ...] = ()
     style: str = "normal"
+    facet: str = ""
+    split: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -54,8 +61,12 @@ class Question:
         return bool(self.relevant)
 
 
-def load_questions(path: str | Path) -> list[Question]:
+def load_questions(path: str | Path, *, split: str | None = None) -> list[Question]:
     """Read a question set (JSON Lines, one ``Question`` per line).
+
+    Args:
+        path: The JSONL file.
+        split: Keep only the questions of this split (``dev``, ``test``); ``None`` keeps all.
 
     Raises:
         RagError: The file is missing or a line is malformed (line named).
@@ -82,13 +93,39 @@ def load_questions(path: str | Path) -> list[Question]:
                     facts=tuple(d.get("facts") or ()),
                     history=tuple(d.get("history") or ()),
                     style=d.get("style") or "normal",
+                    facet=d.get("facet") or "",
+                    split=d.get("split") or "",
                 )
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise RagError(
                 f"{path}:{number}: not a valid question ({exc}) — see README for the format"
             ) from None
+    if split is not None:
+        out = [q for q in out if q.split == split]
+        if not out:
+            raise RagError(f"{path}: no questions in split {split!r} — use dev or test, or leave --split out")
     return out
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a proportion ``successes / n``."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def bootstrap_mean(values: Sequence[float], *, rounds: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of the mean of ``values`` (fixed seed: reproducible)."""
+    if not values:
+        return (0.0, 1.0)
+    rng = random.Random(seed)
+    n = len(values)
+    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(rounds))
+    return (means[int(0.025 * rounds)], means[int(0.975 * rounds) - 1])
 
 
 def relevant_ids(questions: Iterable[Question], papers: Iterable[Paper]) -> dict[str, set[str]]:
@@ -161,6 +198,12 @@ class Report:
         latency_ms: p50 and p95 of ``answer`` (warm).
         questions: Number of questions.
         failures: Ids of answerable questions whose relevant paper was not in the top 5.
+        facets: Share of labeled facts found, per facet the questions ask for
+            (empty when the set labels no facets).
+        intervals: 95% intervals: ``recall`` and ``false_rate`` (Wilson),
+            ``facts`` (bootstrap over questions).
+        refused: Ids of answerable questions that were refused.
+        answered: Ids of unanswerable questions that were answered.
     """
 
     retrieval: dict[str, dict[str, float]]
@@ -170,6 +213,10 @@ class Report:
     latency_ms: dict[str, float]
     questions: int
     failures: tuple[str, ...] = field(default=())
+    facets: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    refused: tuple[str, ...] = field(default=())
+    answered: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -183,15 +230,22 @@ class Report:
             cells = "".join(f"{row[m]:>9.3f}" for m in RANK_METRICS)
             fact = self.facts.get(name)
             lines.append(f"{name:<13}{int(row['n']):>4}{cells}{'' if fact is None else f'{fact:>8.3f}'}")
+        if self.facets:
+            lines += ["", "facts per facet: " + "  ".join(f"{k} {v:.3f}" for k, v in self.facets.items())]
         a, c, t = self.abstention, self.citations, self.latency_ms
+        ci = {name: f" [{lo:.3f}, {hi:.3f}]" for name, (lo, hi) in self.intervals.items()}
         lines += [
             "",
-            f"abstention on unanswerable: recall {a['recall']:.3f}  precision {a['precision']:.3f}  "
-            f"(n={int(a['unanswerable'])});  false abstention on answerable: {a['false_rate']:.3f}",
+            f"abstention on unanswerable: recall {a['recall']:.3f}{ci.get('recall', '')}  "
+            f"precision {a['precision']:.3f}  (n={int(a['unanswerable'])});  "
+            f"false abstention on answerable: {a['false_rate']:.3f}{ci.get('false_rate', '')}",
             f"citations: {c['valid_answers']:.3f} of answers fully valid, "
             f"{c['valid_citations']:.3f} of {int(c['citations'])} citations valid",
             f"latency: p50 {t['p50']:.1f} ms  p95 {t['p95']:.1f} ms  over {self.questions} questions",
         ]
+        if "facts" in self.intervals:
+            facts = self.facts.get("all", 0.0)
+            lines.append(f"facts (all answerable): {facts:.3f}{ci['facts']}  (intervals: 95%)")
         return "\n".join(lines)
 
 
@@ -216,6 +270,8 @@ def evaluate(
     k: int = 10,
     settings: Settings | None = None,
     progress: Callable[[int, int], None] | None = None,
+    split: str | None = None,
+    llm: Any = None,
 ) -> Report:
     """Run every question through ``answer`` and measure what came back.
 
@@ -224,6 +280,9 @@ def evaluate(
         k: Papers retrieved per question.
         settings: Settings; ``None`` reads ``RAG_*`` variables.
         progress: Called with (done, total) after each question.
+        split: Only the questions of this split (``dev`` or ``test``); ``None``: all.
+        llm: As for ``answer``: a chat model or ``provider:model``; ``None`` uses
+            ``settings.llm`` (empty: the extractive answerer).
 
     Returns:
         The report.
@@ -237,18 +296,20 @@ def evaluate(
 
     settings = resolve(settings)
     if questions is None or isinstance(questions, str | Path):
-        questions = load_questions(questions or DEFAULT_QUESTIONS)
+        questions = load_questions(questions or DEFAULT_QUESTIONS, split=split)
+    elif split is not None:
+        questions = [q for q in questions if q.split == split]
     index = open_index(settings)
     qrels = relevant_ids(questions, index.papers)
     abstracts = {p.paper_id: p.abstract for p in index.papers}
-    answer("warm-up question about diffusion models", settings=settings)
+    answer("warm-up question about diffusion models", settings=settings, llm="extractive")
 
     rankings, latencies, fact_scores = {}, [], {}
     abstained: dict[str, bool] = {}
     valid_answers = valid = cited = answered = 0
     for done, q in enumerate(questions, start=1):
         start = time.perf_counter()
-        result = answer(q.question, history=list(q.history), k=k, settings=settings)
+        result = answer(q.question, history=list(q.history), k=k, settings=settings, llm=llm)
         latencies.append((time.perf_counter() - start) * 1000)
         rankings[q.id] = [h.paper_id for h in result.hits]
         abstained[q.id] = result.abstained
@@ -270,6 +331,12 @@ def evaluate(
     true_abstain = sum(abstained[q.id] for q in unanswerable)
     all_abstain = sum(abstained.values())
     facts = mean_by_type(questions, {qid: {"f": v} for qid, v in fact_scores.items()})
+    by_facet: dict[str, list[float]] = {}
+    for q in answerable:
+        if q.facet and q.id in fact_scores:
+            by_facet.setdefault(q.facet, []).append(fact_scores[q.id])
+    refused = tuple(q.id for q in answerable if abstained[q.id])
+    answered_ids = tuple(q.id for q in unanswerable if not abstained[q.id])
     return Report(
         retrieval=mean_by_type(questions, per_question),
         abstention={
@@ -287,4 +354,12 @@ def evaluate(
         latency_ms={"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)},
         questions=len(questions),
         failures=tuple(sorted(q for q, m in per_question.items() if m["R@5"] == 0.0)),
+        facets={name: statistics.fmean(v) for name, v in sorted(by_facet.items())},
+        intervals={
+            "recall": wilson(true_abstain, len(unanswerable)),
+            "false_rate": wilson(len(refused), len(answerable)),
+            "facts": bootstrap_mean(list(fact_scores.values())),
+        },
+        refused=refused,
+        answered=answered_ids,
     )
