@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .facets import asked, roles
 from .index import Passage
 from .lexical import terms
 from .support import Evidence, SupportModel
@@ -29,7 +30,17 @@ RELATIVE_SUPPORT = 0.6
 # the cost of a URL sentence, and how nearly as good a neighbour must be to be quoted too.
 OVERLAP_WEIGHT = 0.5
 URL_PENALTY = 0.3
-NEIGHBOUR_RATIO = 0.85
+NEIGHBOUR_RATIO = 0.5
+# Facet-aware choice: the bonus for a sentence playing the role asked for, how
+# many sentences a paper gets, and the roles a "what does X do?" answer covers.
+FACET_WEIGHT = 0.3
+SENTENCES_PER_PAPER = 3
+SENTENCES_PER_LISTED_PAPER = 1
+SUMMARY_ROLES = ("what", "how", "results")
+# Facets that ask for a particular kind of sentence: a listed paper gets one more for them.
+POINTED_FACETS = frozenset({"results", "datasets", "limitations", "code", "comparison"})
+SUMMARY_ROLE_MIN = 1.0
+_OWN_RE = re.compile(r"\b(we|our|this (?:paper|work|study|article)|proposed|the resulting|the new)\b", re.I)
 _MANY_RE = re.compile(
     r"\b(papers|works|studies|articles|approaches|methods|which (?:papers?|works?))\b", re.I
 )
@@ -123,20 +134,48 @@ def _sentence_scores(passages: Sequence[Passage], weights: dict[str, float]) -> 
     return scores
 
 
-def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int) -> list[Passage]:
-    """The paper's best chunk, plus a neighbour if nearly as good, in abstract order.
+def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: frozenset[str]) -> list[Passage]:
+    """The paper's sentences that carry what was asked, in abstract order (at most ``limit``).
 
-    Only neighbours are added so the snippet stays one verbatim span of the abstract.
+    Without a facet: the best sentence, plus a neighbour if nearly as good. With
+    one: sentences are scored with a bonus for playing the asked role, and a
+    second one is added when nearly as good. "What does X do?" gets the best
+    contribution, how and result sentences.
     """
     scores = _sentence_scores(hit.passages, weights)
+    kinds = [roles(p.text) for p in hit.passages]
     best = max(range(len(scores)), key=scores.__getitem__)
-    chosen = [hit.passages[best]]
-    if limit > 1:
-        near = [i for i, p in enumerate(hit.passages) if abs(p.number - chosen[0].number) == 1]
-        near = [i for i in near if scores[i] >= NEIGHBOUR_RATIO * scores[best]]
+    chosen = [best]  # the sentence closest to the question is always quoted
+    if limit > 1 and "what" in facets:
+        # A summary: the paper's own contribution, how, and result; background
+        # ("X have been shown to ...") and links are not what it does.
+        own = [i for i, p in enumerate(hit.passages) if _OWN_RE.search(p.text) and not _URL_RE.search(p.text)]
+        for role in SUMMARY_ROLES:
+            if len(chosen) >= limit or any(kinds[i].get(role, 0.0) >= SUMMARY_ROLE_MIN for i in chosen):
+                continue
+            carriers = [i for i in own if kinds[i].get(role, 0.0) >= SUMMARY_ROLE_MIN and i not in chosen]
+            if carriers:
+                chosen.append(max(carriers, key=scores.__getitem__))
+    elif limit > 1:
+        bonus = [FACET_WEIGHT * max((k.get(f, 0.0) for f in facets), default=0.0) for k in kinds]
+        combined = [s + b for s, b in zip(scores, bonus, strict=True)]
+        if facets:
+            near = [i for i in range(len(combined)) if i != best]
+        else:
+            near = [i for i, p in enumerate(hit.passages) if abs(p.number - hit.passages[best].number) == 1]
+        near = [i for i in near if combined[i] >= NEIGHBOUR_RATIO * combined[best]]
         if near:
-            chosen.append(hit.passages[max(near, key=scores.__getitem__)])
-    return sorted(chosen, key=lambda p: p.number)
+            chosen.append(max(near, key=combined.__getitem__))
+    return sorted((hit.passages[i] for i in chosen), key=lambda p: p.number)
+
+
+def _span(abstract: str, picked: Sequence[Passage]) -> str:
+    """The verbatim stretch of the abstract from the first quoted sentence to the last."""
+    start = abstract.find(picked[0].text)
+    end = abstract.find(picked[-1].text, max(start, 0))
+    if start < 0 or end < 0:
+        return picked[0].text
+    return abstract[start : end + len(picked[-1].text)]
 
 
 def margin(hits: Sequence[Hit], i: int) -> float:
@@ -162,6 +201,10 @@ def compose(
 
     """
     profile = model.profile(question)
+    facets = asked(question)
+    # "What datasets are used for evaluating unlearning?" asks of a topic, not a
+    # paper: every paper on it that reports the facet is an answer.
+    pointed = bool(facets & POINTED_FACETS)
     if focus:
         chosen = [(h, 1.0) for h in hits if h.paper_id in focus]
     else:
@@ -169,7 +212,7 @@ def compose(
             (h, model.judge(profile, h.paper_id, h.similarity, margin(hits, i))) for i, h in enumerate(hits)
         ]
         supported = [(h, e.probability) for h, e in judged if e.supported]
-        if wants_many(question) and supported:
+        if (wants_many(question) or (pointed and not profile.names)) and supported:
             # A list keeps papers whose support is comparable to the best one's
             # and that share its rarest matching term: "machine unlearning"
             # lists papers on unlearning, not every paper on machine learning.
@@ -189,9 +232,12 @@ def compose(
     citations = []
     lines = []
     many = len(chosen) > 1
+    limit = (SENTENCES_PER_LISTED_PAPER + pointed) if many else SENTENCES_PER_PAPER
+    if not facets and not many:
+        limit = 2
     for number, (hit, probability) in enumerate(chosen, start=1):
-        picked = _pick_sentences(hit, profile.weights, limit=1 if many else 2)
-        snippet = " ".join(p.text for p in picked)
+        picked = _pick_sentences(hit, profile.weights, limit, facets)
+        snippet = _span(hit.paper.abstract, picked)
         citations.append(Citation(number, hit.paper_id, hit.title, snippet, probability))
         cited = " ".join(_cite(p.text, number) for p in picked)
         lines.append(f"- **{_short_title(hit.title)}**: {cited}" if many else cited)

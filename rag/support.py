@@ -19,6 +19,7 @@ A logistic model over these, fitted on the labeled dev questions
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import sys
@@ -237,8 +238,10 @@ class SupportModel:
         names = self._names[paper_id]
         if name in names:
             return True
-        # "CelebA-HQ" is mentioned by a paper that says "CelebA".
+        # "CelebA-HQ" is mentioned by a paper that says "CelebA", or "CelebA-HQ-128".
         if len(name) >= 6 and any(len(n) >= 5 and name.startswith(n) for n in names):
+            return True
+        if len(name) >= 4 and any(n.startswith(name) and n[len(name) :].isdigit() for n in names):
             return True
         long_form = self.long_forms.get(name)
         have = self._terms[paper_id]
@@ -256,6 +259,10 @@ class SupportModel:
         """
         coverage = self.coverage(profile, paper_id)
         missing = tuple(n for n in profile.names if not self._mentions(paper_id, n))
+        # "on CIFAR-10 or ImageNet": naming one of the alternatives is enough.
+        for group in profile.alternatives:
+            if any(n not in missing for n in group):
+                missing = tuple(n for n in missing if n not in group)
         values = (similarity, coverage, float(len(missing)), margin)
         z = WEIGHTS["bias"] + sum(WEIGHTS[f] * v for f, v in zip(FEATURES, values, strict=True))
         return Evidence(similarity, coverage, missing, margin, 1.0 / (1.0 + math.exp(-z)))
@@ -290,8 +297,23 @@ class QuestionProfile:
 
     weights: dict[str, float]
     names: tuple[str, ...]
+    alternatives: tuple[tuple[str, ...], ...] = ()
+
+
+_OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
+
+
+def or_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
+    """Names the question offers as alternatives: "on CIFAR-10 or ImageNet" -> (cifar10, imagenet)."""
+    parts = _OR_RE.split(question)
+    groups = []
+    for left, right in itertools.pairwise(parts):
+        before, after = question_entities(left)[-1:], question_entities(right)[:1]
+        if before and after:
+            groups.append((*before, *after))
+    return tuple(groups)
 
 
 def _profile(question: str, lexical: LexicalIndex) -> QuestionProfile:
     weights = {t: lexical.idf(t) for t in dict.fromkeys(terms(question))}
-    return QuestionProfile(weights, tuple(question_entities(question)))
+    return QuestionProfile(weights, tuple(question_entities(question)), or_alternatives(question))

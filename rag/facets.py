@@ -1,0 +1,137 @@
+"""What a question asks of a paper, and which sentences of an abstract carry it.
+
+A question asks for one or more *facets* of a paper: what it does, how, its
+results and numbers, the datasets and benchmarks, the problem it addresses,
+its limitations, its code, or how it compares. Abstract sentences play the
+same roles ("We propose ..." is the contribution, "... outperforms ... by 3.2%"
+a result). The composer quotes, for each supporting paper, the sentences whose
+role is the facet asked for; "What does X do?" gets the contribution, the how
+and the headline result.
+
+Both sides are read with cue patterns: abstracts are written in a small,
+conventional vocabulary, and a question's facet is in a handful of words.
+"""
+
+from __future__ import annotations
+
+import re
+
+FACETS = ("what", "how", "results", "datasets", "problem", "limitations", "code", "comparison")
+
+_I = re.I
+# What the question asks for. Several may match ("how well ... on which datasets").
+_ASKS = {
+    "code": re.compile(
+        r"\b(code|github|implementation|repositor\w*|open[- ]sourced?|source|released?|download)\b", _I
+    ),
+    "datasets": re.compile(
+        r"\b(datasets?|data ?sets?|benchmarks?|corpus|corpora|environments?|evaluat\w* (?:on|in|with)|"
+        r"tested on|test(?:ed)? (?:it|them) on|experiments? on|empirical data|real(?:-world)? data|"
+        r"applied to|trials?|which data|what data|domains?|tasks?)\b",
+        _I,
+    ),
+    "results": re.compile(
+        r"\b(results?|perform\w*|accura\w*|fid|bleu|auc|scores?|how (?:well|much|many|fast)|achiev\w*|"
+        r"improv\w*|outperform\w*|gains?|numbers?|best|speed-?ups?|faster|errors?|finds?|found|"
+        r"happens?|effects?|show|shows|showed|observ\w*|conclu\w*|findings?|enable\w*|benefits?)\b",
+        _I,
+    ),
+    "limitations": re.compile(
+        r"\b(limitations?|limits?|drawbacks?|weakness\w*|shortcomings?|downsides?|fail\w*|caveats?|"
+        r"restrict\w*|assum\w*)\b",
+        _I,
+    ),
+    "problem": re.compile(
+        r"\b(problems?|challenges?|motivat\w*|why|issues?|wrong|gap|puzzl\w*|address\w*|struggl\w*|"
+        r"difficult\w*|tackl\w*|solv\w*|avoid\w*|overcome)\b",
+        _I,
+    ),
+    "comparison": re.compile(
+        r"\b(compar\w*|differ\w*|versus|vs\.?|better than|worse than|relative to|against|baselines?)\b", _I
+    ),
+    "how": re.compile(
+        r"\b(how (?:does|do|is|are|can|did)|approach\w*|methods?|mechanism|ingredients?|techniques?|"
+        r"architecture|procedure|trick|idea|works?|trained|learns?|uses?|using|rel(?:y|ies)|based on|"
+        r"instead|steps?|stages?|modules?|components?)\b",
+        _I,
+    ),
+    "what": re.compile(
+        r"(\bwhat (?:does|do|did) .{1,80}\b(?:do|propose|introduce|contribute|offer)\b|"
+        r"\bwhat(?: is|'s| are)\b|\bsummar\w*|\boverview\b|\btell me about\b|\bmain (?:idea|point)|"
+        r"\bcontribut\w*|\bexplain\b|\bdescribe\b|\bwhich paper\b|\bis there a paper\b|\bpropos\w*)",
+        _I,
+    ),
+}
+
+# The roles sentences of an abstract play.
+# A dataset-like name: CIFAR-10, CelebA-HQ, MNIST, ImageNet (case matters here).
+_NAME = re.compile(r"(?<!^)(?<![.!?] )\b(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9\-]*|[A-Z]{3,}[A-Za-z0-9\-]*)")
+_ROLES = {
+    "what": re.compile(
+        r"\b(we (?:propose|introduce|present|develop|design|describe|formulate|name|call|extend|"
+        r"offer|provide)|this (?:paper|work|study|article) (?:\w+ )?(?:propos|introduc|present|stud|"
+        r"explor|investigat|develop|review|extend|establish|aim)|in this (?:paper|work|study|article)|"
+        r"here,? we|our (?:method|approach|model|framework|work)|called|dubbed|novel|a new)\b",
+        _I,
+    ),
+    "how": re.compile(
+        r"\b(by (?:\w+ing)|via|through|leverag\w*|based on|consist\w*|compris\w*|combin\w*|"
+        r"we (?:use|train|employ|adopt|learn|apply|first|then|also|design|construct|replace|model|"
+        r"treat|derive|introduce)|specifically|module|encoder|decoder|loss|objective|regulariz\w*|"
+        r"which (?:uses|learns|allows|enables)|allow\w*|enabl\w*|replac\w*|instead)\b",
+        _I,
+    ),
+    "results": re.compile(
+        r"(\d|\b(outperform\w*|achiev\w*|state-of-the-art|sota|improv\w*|surpass\w*|results?|"
+        r"demonstrat\w*|significant\w*|competitive|superior|better|faster|fewer|gains?|effective\w*|"
+        r"empirical\w*|experiments?|we (?:show|find|observe)|show that|find that|reveal\w*|"
+        r"consistently)\b)",
+        _I,
+    ),
+    "datasets": re.compile(
+        r"(\b(datasets?|benchmarks?|corpus|corpora|data from|evaluat\w* (?:on|in)|experiments? on|"
+        r"environments?|simulat\w*|real-world|trials?|tasks?|suite)\b)",
+        _I,
+    ),
+    "problem": re.compile(
+        r"\b(however|but|challeng\w*|problems?|issues?|limited|lack\w*|suffer\w*|difficult\w*|remains?|"
+        r"despite|existing|prior|traditional\w*|often|struggl\w*|bottlenecks?|costly|expensive|"
+        r"hinder\w*|gaps?|restrict\w*|fail\w*|ignore\w*|unclear|key|crucial|important)\b",
+        _I,
+    ),
+    "limitations": re.compile(
+        r"\b(limitations?|however|but|fail\w*|cannot|unable|only|future work|drawbacks?|restrict\w*|"
+        r"assum\w*|sensitive|costly|expensive|degrad\w*|trade-?off)\b",
+        _I,
+    ),
+    "code": re.compile(
+        r"(https?://|www\.|github|\b(code|available|released?|open-source\w*|publicly)\b)", _I
+    ),
+    "comparison": re.compile(
+        r"(\d|\b(compar\w*|than|outperform\w*|baselines?|versus|vs\.?|relative to|surpass\w*|"
+        r"state-of-the-art|competitive|prior (?:work|methods?)|existing (?:methods?|approaches))\b)",
+        _I,
+    ),
+}
+# "Which paper has X?" and "what does X do?" are about the paper as a whole.
+_WHOLE = re.compile(r"\b(what (?:does|do|did|is|are)\b|summar\w*|overview|tell me about|explain)", _I)
+
+
+def asked(question: str) -> frozenset[str]:
+    """The facets a question asks for (empty: nothing in particular)."""
+    found = {name for name, pattern in _ASKS.items() if pattern.search(question)}
+    # A pointed question ("which datasets", "what limitations") is not a request
+    # for a summary, though it starts with "what".
+    if found - {"what", "how"}:
+        found.discard("what")
+    if not found and _WHOLE.search(question):
+        found.add("what")
+    return frozenset(found)
+
+
+def roles(sentence: str) -> dict[str, float]:
+    """How strongly an abstract sentence plays each role, 0-1 (two cues or more: 1)."""
+    found = {name: min(1.0, len(pattern.findall(sentence)) / 2) for name, pattern in _ROLES.items()}
+    names = len(_NAME.findall(sentence))  # "on MNIST and AFHQ"
+    found["datasets"] = min(1.0, found["datasets"] + names / 2)
+    return {name: v for name, v in found.items() if v > 0}
