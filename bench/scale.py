@@ -11,8 +11,9 @@ Per size and mode: build time (20k: the 5.8k build plus one ingest that adds the
 rest, which is what a growing collection does), a 20-paper update in a warm
 process and the first answer after it in a process that held the index before,
 the same as a `rag ingest` command, removing those 20 again, warm answer p50/p95
-(over the held-out questions), a cold `rag ask`, the peak RSS of a serving
-process, the index's size on disk and held-out retrieval quality (MRR@10, R@5).
+(over the held-out questions), a cold `rag ask`, the RSS of a serving
+process after 40 questions (and its peak, the load), the index's size on disk and
+held-out retrieval quality (MRR@10, R@5; from 50k chunks also with the exact scan).
 Server mode serves a copy of the embedded index with `chroma run`. Indexes are
 kept in bench/out/scale-*/ and reused (delete a folder to rebuild and re-time).
 Prints a Markdown table.
@@ -163,7 +164,7 @@ qs = load_questions(sys.argv[1])[:40]
 for q in qs:
     rag.answer(q.question)
 status = Path('/proc/self/status').read_text().splitlines()
-print(max(int(l.split()[1]) for l in status if l.startswith('VmHWM:')))
+print(*(int(l.split()[1]) for l in status if l.startswith(('VmHWM:', 'VmRSS:'))))
 """
 
 
@@ -223,7 +224,17 @@ def measure(size: str, mode: str, settings: rag.Settings, env: dict[str, str]) -
     out = subprocess.run(
         [sys.executable, "-c", SERVE, str(QUESTIONS)], env=env, check=True, capture_output=True, text=True
     )
-    row["serve_rss_mb"] = int(out.stdout.strip()) / 1024
+    peak, steady = (int(v) / 1024 for v in out.stdout.split())
+    row["serve_rss_mb"], row["serve_peak_mb"] = steady, peak
+
+    if index._basis is not None:  # large: the same questions with the exact scan, for comparison
+        import rag.index as index_module
+
+        saved, index_module.EXACT_ROWS = index_module.EXACT_ROWS, 10**12
+        forget(settings)
+        exact = rag.evaluate(questions, settings=settings)
+        row["mrr_exact"] = exact.retrieval["all"]["MRR@10"]
+        index_module.EXACT_ROWS = saved
     forget(settings)
     return row
 
@@ -261,19 +272,30 @@ def main() -> None:
             row.update(size=size, mode=mode, build_s=build_s, how=how, disk_mb=disk / 2**20)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
-    (OUT / "scale.json").write_text(json.dumps(rows, indent=1))
+    # Keep the rows of sizes and modes measured in earlier runs.
+    saved = OUT / "scale.json"
+    done = {(r["size"], r["mode"]) for r in rows}
+    earlier = json.loads(saved.read_text()) if saved.exists() else []
+    order = {size: i for i, size in enumerate(["seed", "5.8k", "20k"])}
+    rows = sorted(
+        [r for r in earlier if (r["size"], r["mode"]) not in done] + rows,
+        key=lambda r: (order.get(r["size"], 9), r["mode"]),
+    )
+    saved.write_text(json.dumps(rows, indent=1))
     print(
         "| papers | chunks | mode | build | 20-paper update (warm) | first answer after | `rag ingest` 20 "
-        "| remove 40 | warm p50 / p95 | cold `rag ask` | serving RSS | disk | MRR@10 | R@5 |"
+        "| remove 40 | warm p50 / p95 | cold `rag ask` | serving RSS (peak) | disk | MRR@10 | R@5 |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        server_rss = f" (+ server {r['server_rss_mb']:.0f} MB)" if "server_rss_mb" in r else ""
+        server_rss = f" + server {r['server_rss_mb']:.0f} MB" if "server_rss_mb" in r else ""
+        exact = f" (exact scan {r['mrr_exact']:.3f})" if "mrr_exact" in r else ""
         print(
             f"| {r['papers']:,} | {r['chunks']:,} | {r['mode']} | {r['build_s'] / 60:.1f} min "
             f"| {r['update_s']:.2f} s | {r['first_answer_s']:.2f} s | {r['cli_update_s']:.1f} s "
             f"| {r['remove_s']:.2f} s | {r['p50_ms']:.0f} / {r['p95_ms']:.0f} ms | {r['cold_ask_s']:.1f} s "
-            f"| {r['serve_rss_mb']:.0f} MB{server_rss} | {r['disk_mb']:.0f} MB | {r['mrr']:.3f} | {r['r5']:.3f} |"
+            f"| {r['serve_rss_mb']:.0f} MB ({r['serve_peak_mb']:.0f}){server_rss} | {r['disk_mb']:.0f} MB "
+            f"| {r['mrr']:.3f}{exact} | {r['r5']:.3f} |"
         )
 
 
