@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .facets import asked, roles
+from .facets import asked, asks_quantity, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
 from .support import Evidence, SupportModel
@@ -169,6 +169,12 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
     return sorted((hit.passages[i] for i in chosen), key=lambda p: p.number)
 
 
+def _states_number(hit: Hit, weights: dict[str, float]) -> bool:
+    """True when a sentence of the paper states a number next to one of the question's terms."""
+    asked_terms = weights.keys()
+    return any(reports_quantity(p.text) and not asked_terms.isdisjoint(terms(p.text)) for p in hit.passages)
+
+
 def _span(abstract: str, picked: Sequence[Passage]) -> str:
     """The verbatim stretch of the abstract from the first quoted sentence to the last."""
     start = abstract.find(picked[0].text)
@@ -212,6 +218,9 @@ def compose(
             (h, model.judge(profile, h.paper_id, h.similarity, margin(hits, i))) for i, h in enumerate(hits)
         ]
         supported = [(h, e.probability) for h, e in judged if e.supported]
+        if asks_quantity(question):
+            # "How many parameters does X have?" is not answered by a paper that states no number.
+            supported = [(h, p) for h, p in supported if _states_number(h, profile.weights)]
         if (wants_many(question) or (pointed and not profile.names)) and supported:
             # A list keeps papers whose support is comparable to the best one's
             # and that share its rarest matching term: "machine unlearning"

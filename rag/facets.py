@@ -135,3 +135,24 @@ def roles(sentence: str) -> dict[str, float]:
     names = len(_NAME.findall(sentence))  # "on MNIST and AFHQ"
     found["datasets"] = min(1.0, found["datasets"] + names / 2)
     return {name: v for name, v in found.items() if v > 0}
+
+
+_QUANTITY = re.compile(
+    r"\b(how (?:many|much|long|fast|large)|by how (?:much|many)|"
+    r"what (?:accuracy|fid|score|percentage|speed-?up|error|number)|"
+    r"which (?:accuracy|fid|score)|how (?:high|low) (?:is|was|are))\b",
+    _I,
+)
+# A number that reports something: not a year, a citation or part of a link or a name.
+_MEASURE = re.compile(r"(?<![\w./-])\d+(?:[.,]\d+)?\s*(?:%|x\b|×|times\b|-?fold\b)?(?![\w-])")
+_NOT_A_MEASURE = re.compile(r"https?://\S+|\(\D*\d{4}\w?\)|\b(?:19|20)\d\d\b")
+
+
+def asks_quantity(question: str) -> bool:
+    """True when the question asks for a number ("how many ...", "what accuracy ...")."""
+    return bool(_QUANTITY.search(question))
+
+
+def reports_quantity(sentence: str) -> bool:
+    """True when the sentence states a number (years, citations and links do not count)."""
+    return bool(_MEASURE.search(_NOT_A_MEASURE.sub(" ", sentence)))

@@ -38,6 +38,8 @@ THRESHOLD = 0.5
 
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.']*[A-Za-z0-9+]|[A-Za-z0-9]")
 _ACRONYM_RE = re.compile(r"\(([A-Za-z][A-Za-z0-9\-]{1,11}?)s?\)")
+# What may follow a name and still mean it: "CelebA-HQ-128", "github.com/...".
+_NAME_SUFFIX = re.compile(r"\d+|com|io|org")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n)(\w+)")
 
 
@@ -241,7 +243,8 @@ class SupportModel:
         # "CelebA-HQ" is mentioned by a paper that says "CelebA", or "CelebA-HQ-128".
         if len(name) >= 6 and any(len(n) >= 5 and name.startswith(n) for n in names):
             return True
-        if len(name) >= 4 and any(n.startswith(name) and n[len(name) :].isdigit() for n in names):
+        longer = (n[len(name) :] for n in names if len(name) >= 4 and n.startswith(name))
+        if any(_NAME_SUFFIX.fullmatch(rest) for rest in longer):
             return True
         long_form = self.long_forms.get(name)
         have = self._terms[paper_id]
