@@ -69,8 +69,9 @@ _NAME = re.compile(r"(?<!^)(?<![.!?] )\b(?:[A-Z][a-z]*[A-Z0-9][A-Za-z0-9\-]*|[A-
 _ROLES = {
     "what": re.compile(
         r"\b(we (?:propose|introduce|present|develop|design|describe|formulate|name|call|extend|"
-        r"offer|provide)|this (?:paper|work|study|article) (?:\w+ )?(?:propos|introduc|present|stud|"
-        r"explor|investigat|develop|review|extend|establish|aim)|in this (?:paper|work|study|article)|"
+        r"offer|provide|review|study|investigate|explore)|"
+        r"this (?:paper|work|study|article) (?:\w+ )?(?:propos|introduc|present|stud|explor|"
+        r"investigat|develop|review|extend|establish|aim)\w*|in this (?:paper|work|study|article)|"
         r"here,? we|our (?:method|approach|model|framework|work)|called|dubbed|novel|a new)\b",
         _I,
     ),
