@@ -274,7 +274,12 @@ class SupportModel:
         """The IDF-weighted share of the question's terms that the paper contains."""
         have = self._terms[paper_id]
         total = sum(profile.weights.values())
-        return sum(w for t, w in profile.weights.items() if t in have) / total if total else 0.0
+        found = {t for t in profile.weights if t in have}
+        # "with MNIST or with SVHN", "speech or vision": one alternative present is enough.
+        for group in profile.term_alternatives:
+            if found.intersection(group):
+                found.update(group)
+        return sum(w for t, w in profile.weights.items() if t in found) / total if total else 0.0
 
     def has_term(self, paper_id: str, term: str) -> bool:
         """True when the paper's title or abstract contains the (stemmed) term."""
@@ -301,6 +306,7 @@ class QuestionProfile:
     weights: dict[str, float]
     names: tuple[str, ...]
     alternatives: tuple[tuple[str, ...], ...] = ()
+    term_alternatives: tuple[tuple[str, ...], ...] = ()
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -317,6 +323,18 @@ def or_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
+def or_term_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
+    """The content terms either side of each "or": "speech or vision models" -> (speech, vision)."""
+    parts = _OR_RE.split(question)
+    groups = []
+    for left, right in itertools.pairwise(parts):
+        before, after = terms(left)[-1:], terms(right)[:1]
+        if before and after and before != after:
+            groups.append((*before, *after))
+    return tuple(groups)
+
+
 def _profile(question: str, lexical: LexicalIndex) -> QuestionProfile:
     weights = {t: lexical.idf(t) for t in dict.fromkeys(terms(question))}
-    return QuestionProfile(weights, tuple(question_entities(question)), or_alternatives(question))
+    names = tuple(question_entities(question))
+    return QuestionProfile(weights, names, or_alternatives(question), or_term_alternatives(question))

@@ -8,7 +8,7 @@ import pytest
 
 import rag
 from rag.facets import asked, asks_quantity, reports_quantity, roles
-from rag.support import or_alternatives
+from rag.support import or_alternatives, or_term_alternatives
 from tests.test_answer import assert_well_cited
 
 
@@ -88,6 +88,13 @@ def test_sentence_roles():
 def test_or_questions_group_their_alternatives():
     assert or_alternatives("Is it evaluated on CIFAR-10 or ImageNet?") == (("cifar10", "imagenet"),)
     assert or_alternatives("What does DiffuseVAE do?") == ()
+    assert or_term_alternatives("is it tested on images or on text?") == (("imag", "text"),)
+
+
+def test_a_paper_naming_one_of_two_alternatives_answers(seed_settings):
+    answer = rag.answer("Which paper evaluates unlearning on AFHQ or on ImageNet?", settings=seed_settings)
+    assert not answer.abstained
+    assert answer.citations[0].title.startswith("Adapt then Unlearn")
 
 
 def test_numbers_asked_and_stated():
