@@ -58,8 +58,9 @@ def test_every_citation_is_valid(report):
 
 
 def test_answers_contain_the_labeled_facts(report):
-    assert report.facts["all"] >= 0.47
-    assert report.facts["detail"] >= 0.65
+    # Measured: all 0.565, detail 0.727 (0.497 and 0.693 before facet-aware extraction).
+    assert report.facts["all"] >= 0.53
+    assert report.facts["detail"] >= 0.69
 
 
 def test_report_renders_and_serializes(report):
@@ -70,3 +71,43 @@ def test_report_renders_and_serializes(report):
     assert "abstention on unanswerable" in table
     data = json.loads(json.dumps(report.to_dict()))
     assert data["retrieval"]["all"]["n"] == 152.0
+
+
+# The fresh set (tests/data/fresh_questions.jsonl) was written from the abstracts
+# alone by someone who never saw the code or the other questions. Its dev split may
+# be tuned on; its test split is only scored. Floors sit below the measured values
+# (docs/evaluation.md) by about one standard error, so that a real regression fails
+# and noise does not.
+# Measured: dev facts 0.764, recall 0.722 (13 of 18), false refusals 0 of 48;
+# test facts 0.653, recall 0.556 (15 of 27), false refusals 4 of 71 (0.056).
+FRESH_FLOORS = {
+    "dev": {"facts": 0.70, "recall": 0.66, "false_rate": 0.03},
+    "test": {"facts": 0.60, "recall": 0.51, "false_rate": 0.075},
+}
+
+
+@pytest.fixture(scope="module", params=["dev", "test"])
+def fresh(request, seed_store, cache_dir) -> tuple[str, rag.Report]:
+    settings = rag.Settings.from_env(vectorstore_dir=seed_store, cache_dir=cache_dir)
+    split = request.param
+    return split, rag.evaluate(DATA / "fresh_questions.jsonl", settings=settings, split=split)
+
+
+def test_fresh_questions_answers_contain_the_labeled_facts(fresh):
+    split, report = fresh
+    assert report.facts["all"] >= FRESH_FLOORS[split]["facts"], report.facts
+    assert set(report.facets) >= {"what", "how", "results", "datasets", "problem", "comparison"}
+
+
+def test_fresh_questions_abstention(fresh):
+    split, report = fresh
+    assert report.abstention["recall"] >= FRESH_FLOORS[split]["recall"], report.abstention
+    assert report.abstention["false_rate"] <= FRESH_FLOORS[split]["false_rate"], report.abstention
+    low, high = report.intervals["recall"]
+    assert low <= report.abstention["recall"] <= high
+
+
+def test_fresh_questions_every_citation_is_valid(fresh):
+    _, report = fresh
+    assert report.citations["valid_answers"] == 1.0
+    assert report.citations["valid_citations"] == 1.0
