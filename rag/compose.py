@@ -48,6 +48,8 @@ _MANY_RE = re.compile(
     r"\b(papers|works|studies|articles|approaches|methods|which (?:papers?|works?))\b", re.I
 )
 _URL_RE = re.compile(r"https?://|www\.|github\.com", re.I)
+_BRACKET_RE = re.compile(r"\[\d+(?:\s*[,\u2013-]\s*\d+)*\]")
+BRACKET_PENALTY = 10.0
 
 # Questions about a paper's facets use words its abstract rarely repeats: "which
 # datasets?" is answered by a sentence naming "benchmarks". Stems, both sides.
@@ -133,6 +135,10 @@ def _sentence_scores(passages: Sequence[Passage], weights: dict[str, float]) -> 
         have = set(terms(p.text))
         overlap = min(1.0, sum(w for t, w in expanded.items() if t in have) / total)
         penalty = URL_PENALTY if _URL_RE.search(p.text) and not wants_code else 0.0
+        if _BRACKET_RE.search(p.text):
+            # "StyleGAN[21]": the abstract's own reference numbers would read as
+            # citations of the answer, so such a sentence is quoted only as a last resort.
+            penalty += BRACKET_PENALTY
         scores.append(p.similarity + OVERLAP_WEIGHT * overlap - penalty)
     return scores
 
@@ -152,7 +158,11 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
     if limit > 1 and "what" in facets:
         # A summary: the paper's own contribution, how, and result; background
         # ("X have been shown to ...") and links are not what it does.
-        own = [i for i, p in enumerate(hit.passages) if _OWN_RE.search(p.text) and not _URL_RE.search(p.text)]
+        own = [
+            i
+            for i, p in enumerate(hit.passages)
+            if _OWN_RE.search(p.text) and not _URL_RE.search(p.text) and not _BRACKET_RE.search(p.text)
+        ]
         for role in SUMMARY_ROLES:
             if len(chosen) >= limit or any(kinds[i].get(role, 0.0) >= SUMMARY_ROLE_MIN for i in chosen):
                 continue
@@ -166,7 +176,7 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
             near = [i for i in range(len(combined)) if i != best]
         else:
             near = [i for i, p in enumerate(hit.passages) if abs(p.number - hit.passages[best].number) == 1]
-        near = [i for i in near if combined[i] >= NEIGHBOUR_RATIO * combined[best]]
+        near = [i for i in near if combined[i] >= NEIGHBOUR_RATIO * combined[best] and combined[i] > 0]
         if near:
             chosen.append(max(near, key=combined.__getitem__))
     return sorted((hit.passages[i] for i in chosen), key=lambda p: p.number)

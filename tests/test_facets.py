@@ -103,3 +103,23 @@ def test_numbers_asked_and_stated():
     assert not asks_quantity("Which examples are grouped by how their frequency changes?")
     assert reports_quantity("FID of 16.47 vs 34.36")
     assert not reports_quantity("as in (Chernozhukov et al., 2018) on CIFAR-10")
+
+
+def test_an_abstracts_own_reference_numbers_are_not_quoted_as_citations(settings, tmp_path):
+    import json
+
+    abstract = (
+        "Text-driven editing builds on StyleGAN[21] and CLIP[34], mapping one latent space to the other. "
+        "We propose FooEdit, a text-driven face editing method that needs no paired data. "
+        "FooEdit trains one mapper for every attribute instead of one per attribute. "
+        "Experiments on CelebA-HQ show that FooEdit outperforms StyleCLIP in identity preservation."
+    )
+    papers = tmp_path / "papers.jsonl"
+    papers.write_text(json.dumps({"title": "FooEdit: Free-Form Face Editing", "abstract": abstract}) + "\n")
+    rag.ingest([papers], settings=settings, progress=False)
+    for question in ("What does FooEdit do?", "How does FooEdit map StyleGAN and CLIP latent spaces?"):
+        answer = rag.answer(question, settings=settings)
+        assert not answer.abstained
+        assert "[21]" not in answer.body and "[34]" not in answer.body
+        assert set(re.findall(r"\[(\d+)\]", answer.body)) == {"1"}
+        assert answer.citations[0].snippet in abstract
