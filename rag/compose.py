@@ -75,7 +75,8 @@ class Citation:
         number: The ``[n]`` used in the answer text.
         paper_id: The cited paper.
         title: Its title.
-        snippet: The sentence(s) the answer takes from the abstract, verbatim.
+        snippet: The stretch of the abstract, verbatim, from the first sentence the answer
+            quotes from this paper to the last (one sentence when it quotes one).
         score: How strongly the paper supports the answer (0-1).
 
     """
