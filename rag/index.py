@@ -80,9 +80,14 @@ class _Rows:
         self.n = 0
 
     def reserve(self, rows: int) -> None:
-        """Make room for ``rows`` more rows at once (a bulk load then never copies)."""
-        need = self.n + rows
-        if need > len(self._data):
+        """Make room for ``rows`` more rows at once, and a quarter more for later updates.
+
+        A bulk load then never copies, and neither do the updates after it until
+        they add a quarter of the index; the spare rows are zeros that the OS maps
+        only when written, so they cost no memory until used.
+        """
+        need = self.n + rows + rows // 4 + 1024
+        if self.n + rows > len(self._data):
             grown = np.zeros((need, *self._data.shape[1:]), dtype=self._data.dtype)
             grown[: self.n] = self._data[: self.n]
             self._data = grown
