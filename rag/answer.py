@@ -136,7 +136,7 @@ def _validated(question: str, k: int | None, settings: Settings | None) -> tuple
     settings = resolve(settings)
     k = settings.top_k if k is None else k
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise ValueError(f"k must be >= 1, got {k} — ask for 1 or more papers, or leave k unset")
     return question, settings, k
 
 

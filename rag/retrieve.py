@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,9 @@ def search(index: Index, question: str, vector: np.ndarray, k: int) -> list[Hit]
     return hits
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def validate_question(question: str) -> str:
     """Return the question stripped, or raise a message that says what to ask."""
     if not isinstance(question, str):
@@ -165,6 +169,8 @@ def validate_question(question: str) -> str:
     question = question.strip()
     if not question:
         raise ValueError("The question is empty — type a question about the indexed papers")
+    if _SURROGATE.search(question):
+        raise ValueError("The question holds invalid Unicode (an unpaired surrogate) — send it as UTF-8 text")
     return question
 
 
@@ -188,7 +194,7 @@ def retrieve(question: str, *, k: int | None = None, settings: Settings | None =
     settings = resolve(settings)
     k = settings.top_k if k is None else k
     if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+        raise ValueError(f"k must be >= 1, got {k} — ask for 1 or more papers, or leave k unset")
     index = open_index(settings)
     vector = index.embedder.query_vector(question)
     with index.reading():
@@ -226,11 +232,11 @@ def _document(hit: Hit) -> Document:
         page_content=f"{hit.title}\n\n{hit.paper.abstract}",
         id=hit.paper_id,
         metadata={
+            **hit.paper.metadata,  # first: an input field named "score" must not replace ours
             "paper_id": hit.paper_id,
             "title": hit.title,
             "rank": hit.rank,
             "score": hit.score,
             "best_passage": hit.passages[0].text if hit.passages else "",
-            **hit.paper.metadata,
         },
     )

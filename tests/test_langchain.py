@@ -87,3 +87,31 @@ def test_the_chain_composes_and_reports_to_callbacks(seed_settings):
 def test_a_malformed_chain_input_says_what_is_expected(seed_settings):
     with pytest.raises(ValueError, match="'question' key"):
         rag.AnswerChain(settings=seed_settings).invoke({"q": "What does DiffuseVAE do?"})
+
+
+def test_input_metadata_never_replaces_paperchats_own_keys(tmp_path, settings):
+    import json
+
+    import rag
+    from rag.retrieve import PaperRetriever
+
+    path = tmp_path / "papers.jsonl"
+    record = {
+        "title": "Boosted trees for card fraud",
+        "abstract": "We detect card fraud with boosted trees.",
+        "score": "8.5 (accept)",
+        "rank": "oral",
+    }
+    path.write_text(json.dumps(record) + "\n")
+    rag.ingest([path], settings=settings, progress=False)
+    [doc] = PaperRetriever(k=1, settings=settings).invoke("card fraud")
+    assert isinstance(doc.metadata["score"], float) and doc.metadata["rank"] == 1
+
+
+def test_a_question_with_a_lone_surrogate_is_a_clear_error(seed_settings):
+    import pytest
+
+    import rag
+
+    with pytest.raises(ValueError, match=r"invalid Unicode .* — send it as UTF-8 text"):
+        rag.answer("fraud \ud800 detection", settings=seed_settings)
