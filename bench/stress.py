@@ -1,6 +1,6 @@
 """Reliability drills, the long versions (issue 11); tests/test_drills.py runs the fast ones.
 
-    .venv/bin/python bench/stress.py [--kills 36] [--server-kills 12] [--updates 50]
+    .venv/bin/python bench/stress.py [--kills 36] [--server-kills 12] [--updates 50] [--server-updates 20]
         [--index bench/out/scale-5.8k/vectorstore] [--questions 2000] [--clients 20]
         [--only kills,serving,disk,steady] [--seed 11]
 
@@ -13,6 +13,7 @@
 - serving: one process serves the web chat and the HTTP API and answers from
   Python while another process applies --updates updates (adds, changes and
   removes papers); counts requests, failures, mixed versions, open files and RSS.
+  With --server-updates, the same again with the index on a `chroma run` server.
 - disk: ingests that run out of space (RLIMIT_FSIZE at random limits, and a
   small tmpfs when run as root): one clear line, the index as it was.
 - steady: --questions questions through one `rag serve` process over a copy of
@@ -458,6 +459,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=36)
     parser.add_argument("--server-kills", type=int, default=12)
     parser.add_argument("--updates", type=int, default=50)
+    parser.add_argument("--server-updates", type=int, default=20, help="the serving drill on a Chroma server")
     parser.add_argument("--disk", type=int, default=8, help="RLIMIT_FSIZE tries")
     parser.add_argument("--index", type=Path, default=ROOT / "bench" / "out" / "scale-5.8k" / "vectorstore")
     parser.add_argument("--questions", type=int, default=2000)
@@ -489,10 +491,23 @@ def main() -> None:
                 finally:
                     server.stop()
         if "serving" in only:
-            settings = base.replace(vectorstore_dir=work / "serving" / "vectorstore")
-            rows.append(
-                ("serving while the index changes", *run_serving(args.updates, settings, work / "serving"))
-            )
+            if args.updates:
+                settings = base.replace(vectorstore_dir=work / "serving" / "vectorstore")
+                rows.append(
+                    ("serving while the index changes, embedded",
+                     *run_serving(args.updates, settings, work / "serving"))
+                )  # fmt: skip
+            if args.server_updates:
+                server = ChromaServer(work / "serving-chroma-server")
+                server.start()
+                try:
+                    settings = base.replace(chroma_url=server.url)
+                    rows.append(
+                        ("serving while the index changes, Chroma server",
+                         *run_serving(args.server_updates, settings, work / "server-serving"))
+                    )  # fmt: skip
+                finally:
+                    server.stop()
         if "disk" in only:
             settings = base.replace(vectorstore_dir=work / "disk" / "vectorstore")
             rows.append(("disk full", *run_disk(settings, work / "disk", rng, args.disk)))

@@ -574,15 +574,14 @@ def check_step(settings: rag.Settings, url: str, step: int) -> None:
     assert editions([h.to_dict() for h in rag.retrieve(GLACIER_QUESTION, settings=settings)]) == {str(step)}
 
 
-@pytest.mark.slow
-def test_serving_while_another_process_adds_changes_and_removes_papers(tmp_path, settings):
+def serving_drill(tmp_path: Path, settings: rag.Settings, steps: int) -> None:
+    """Serve (web chat, HTTP API, Python) while another process applies ``steps`` updates."""
     from tests.ui_server import running_chat
 
     inputs = drill_corpus(tmp_path / "inputs")
     paths = lambda step: [inputs["a"], collection_at(step, tmp_path)]  # noqa: E731
     rag.ingest(paths(0), settings=settings, progress=False)
     updater = start_updater(settings)
-    steps = 5
     started = time.perf_counter()
     try:
         with running_chat(settings.replace(llm="")) as url, Serving(settings, url) as clients:
@@ -605,6 +604,16 @@ def test_serving_while_another_process_adds_changes_and_removes_papers(tmp_path,
     assert all(n > steps for n in clients.requests.values()), clients.requests
     # Old Chroma handles are released: not one more open file per update.
     assert fds_after - fds < steps, f"open files grew from {fds} to {fds_after} over {steps} updates"
+
+
+@pytest.mark.slow
+def test_serving_while_another_process_adds_changes_and_removes_papers(tmp_path, settings):
+    serving_drill(tmp_path, settings, steps=5)
+
+
+@pytest.mark.slow
+def test_serving_from_a_chroma_server_while_another_process_changes_it(tmp_path, server_settings):
+    serving_drill(tmp_path, server_settings, steps=3)
 
 
 # --- 3. hostile and broken input -----------------------------------------------------------------
