@@ -249,15 +249,18 @@ class Index:
             shortlist = min(SHORTLIST, len(rough))
             rows = np.argpartition(-rough, shortlist - 1)[:shortlist]
             rows = rows[alive[rows]]
-            sims = np.full(len(alive), -np.inf, dtype=np.float32)
-            sims[rows] = self._vectors.data[rows] @ vector
+            sims = self._vectors.data[rows] @ vector  # exact, for the shortlist only
         else:
+            rows = np.arange(len(alive))
             sims = self._vectors.data @ vector
             sims[~alive] = -np.inf
+        n = min(n, len(sims))
         top = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
         top = top[np.argsort(-sims[top], kind="stable")]
+        sims, top = sims[top], rows[top]
         pos, num = self._row_pos.data, self._row_num.data
-        return [(self.paper_at(int(pos[r])).paper_id, int(num[r]), float(sims[r])) for r in top]
+        ids = [self.paper_at(int(pos[r])).paper_id for r in top]
+        return [(pid, int(num[r]), float(v)) for pid, r, v in zip(ids, top, sims, strict=True)]
 
     def similarities(self, paper_id: str, vector: np.ndarray) -> np.ndarray:
         """Cosine of each of a paper's chunks to ``vector``, in abstract order."""
