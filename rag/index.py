@@ -9,10 +9,11 @@ first question after a 20-paper update costs those 20 papers, not the
 collection. A process that fell too far behind (or sees a rebuild) loads
 everything again.
 
-Dense search is an exact scan of the in-memory vectors rather than a Chroma
-query: a reader process's view of an embedded Chroma folder does not see
-another process's HNSW writes, the scan gives the same results in embedded
-and server mode, and at 150k chunks it costs ~15 ms on two cores.
+Dense search scans the in-memory vectors rather than querying Chroma: the
+results are the same in embedded and server mode, and no app process needs
+Chroma's HNSW index in memory. From ``EXACT_ROWS`` chunks it scans a
+128-dimensional projection first and rescores a shortlist exactly (10 ms of
+CPU at 154k chunks instead of 24 ms, the same MRR).
 
 Updates happen under a write lock; questions hold a read lock
 (``Index.reading``) so no answer mixes two versions of the collection.
