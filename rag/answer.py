@@ -13,11 +13,13 @@ import dataclasses
 import logging
 import re
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .compose import Citation, abstention, compose, margin
 from .config import Settings, resolve
+from .embeddings import get_embedder
 from .errors import LLMError
 from .followup import Turn, content_of, resolve_followup
 from .index import Index, open_index
@@ -26,6 +28,7 @@ from .retrieve import Hit, search, validate_question
 from .verify import DECLINED, UNCITED, Removal, Verified, verify
 
 if TYPE_CHECKING:
+    import numpy as np
     from langchain_core.language_models import BaseChatModel
 
 logger = logging.getLogger(__name__)
@@ -152,16 +155,26 @@ def extractive_answer(
     Arguments as for ``answer``.
     """
     question, settings, k = _validated(question, k, settings)
+    # Encode the question while open_index reads the store's head (over HTTP in
+    # server mode): both wait on something other than Python, so they overlap.
+    encoding = _ENCODER.submit(get_embedder(settings).query_vector, question)
     index = open_index(settings)
     with index.reading():
-        return _extractive(index, question, history, k)
+        return _extractive(index, question, history, k, encoding)
 
 
-def _extractive(index: Index, question: str, history: Sequence[Turn] | None, k: int) -> Answer:
+# One thread is enough: it only overlaps a question's encoding with its head read.
+_ENCODER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paperchat-encode")
+
+
+def _extractive(
+    index: Index, question: str, history: Sequence[Turn] | None, k: int, encoding: Future | None = None
+) -> Answer:
     model = index.support
     standalone, focus = resolve_followup(question, history or (), index)
+    first = encoding.result() if encoding is not None else None
     if not focus:
-        hits = _hits(index, question, standalone, focus, k)
+        hits = _hits(index, question, standalone, focus, k, first)
         body, citations = compose(standalone, hits, model)
         if not citations and history:
             # "What are the two stages?" names nothing and has no pronoun, yet
@@ -171,18 +184,32 @@ def _extractive(index: Index, question: str, history: Sequence[Turn] | None, k: 
             if not (focus and supports(index, standalone, focus)):
                 standalone, focus = question, []
     if focus:
-        hits = _hits(index, question, standalone, focus, k)
+        hits = _hits(index, question, standalone, focus, k, first)
         body, citations = compose(question, hits, model, focus=focus)
     if not citations:
         return Answer(question, abstention(hits), (), True, tuple(hits), standalone)
     return Answer(question, body, citations, False, tuple(hits), standalone)
 
 
-def _hits(index: Index, question: str, standalone: str, focus: Sequence[str], k: int) -> list[Hit]:
-    """Retrieve for the standalone question; a follow-up's papers first (``with_focus``)."""
-    hits = search(index, standalone, index.embedder.query_vector(standalone), k)
+def _hits(
+    index: Index,
+    question: str,
+    standalone: str,
+    focus: Sequence[str],
+    k: int,
+    first: np.ndarray | None = None,
+) -> list[Hit]:
+    """Retrieve for the standalone question; a follow-up's papers first (``with_focus``).
+
+    ``first``: the question's vector, when already encoded.
+    """
+
+    def vector(text: str) -> np.ndarray:
+        return first if first is not None and text == question else index.embedder.query_vector(text)
+
+    hits = search(index, standalone, vector(standalone), k)
     if focus:
-        hits = with_focus(index, hits, focus, index.embedder.query_vector(question))
+        hits = with_focus(index, hits, focus, vector(question))
     return hits
 
 
