@@ -83,9 +83,10 @@ class _Rows:
     def reserve(self, rows: int) -> None:
         """Make room for ``rows`` more rows at once, and a quarter more for later updates.
 
-        A bulk load then never copies, and neither do the updates after it until
-        they add a quarter of the index; the spare rows are zeros that the OS maps
-        only when written, so they cost no memory until used.
+        A full load then never copies, and neither do the updates after it until
+        they add a quarter of the index (growing by a quarter keeps appends
+        amortized O(1)); the spare rows are zeros that the OS maps only when
+        written, so they cost no memory until used.
         """
         need = self.n + rows + rows // 4 + 1024
         if self.n + rows > len(self._data):
@@ -188,7 +189,7 @@ class Index:
         self._basis_rows = 0  # live rows when the basis was fitted
         self._reduced: _Rows | None = None
         records = store.live_papers(head)
-        self._add(records, store.chunk_data(head, records), bulk=True)
+        self._add(records, store.chunk_data(head, records))
         del records
         _release(store, head)
 
@@ -280,27 +281,23 @@ class Index:
 
     # --- keeping current -------------------------------------------------------------------------
 
-    def _add(
-        self, records: list[PaperRecord], data: dict[str, tuple[list[str], np.ndarray]], *, bulk: bool = False
-    ) -> None:
-        """Index ``records``, consuming ``data`` as it goes (a bulk load then holds the vectors once)."""
-        if bulk and records:
-            dims = next(iter(data.values()))[1].shape[1]
-            rows = sum(len(texts) for texts, _ in data.values())
-            self._vectors = self._vectors or _Rows(dims, np.float32)
-            self._centroids = self._centroids or _Rows(dims, np.float32)
-            for table in (self._vectors, self._row_pos, self._row_num, self._row_alive):
-                table.reserve(rows)
-            self._centroids.reserve(len(records))
+    def _add(self, records: list[PaperRecord], data: dict[str, tuple[list[str], np.ndarray]]) -> None:
+        """Index ``records``, consuming ``data`` as it goes (a full load then holds the vectors once)."""
+        if not records:
+            return
+        if self._vectors is None or self._centroids is None:
+            dims = max(vectors.shape[1] for _, vectors in data.values())
+            self._vectors, self._centroids = _Rows(dims, np.float32), _Rows(dims, np.float32)
+        rows = sum(len(texts) for texts, _ in data.values())
+        for table in (self._vectors, self._row_pos, self._row_num, self._row_alive):
+            table.reserve(rows)
+        self._centroids.reserve(len(records))
         for record in records:
             texts, vectors = data.pop(record.record_id)
             paper = record.paper
             pid = paper.paper_id
             if pid in self.position:
                 self._remove(pid)
-            if self._vectors is None:
-                self._vectors = _Rows(vectors.shape[1], np.float32)
-                self._centroids = _Rows(vectors.shape[1], np.float32)
             pos = len(self._papers)
             self._papers.append(paper)
             self._versions.append(record.version)
@@ -311,7 +308,6 @@ class Index:
             self._row_pos.append(np.full(len(vectors), pos, dtype=np.int32))
             self._row_num.append(np.arange(len(vectors), dtype=np.int32))
             self._row_alive.append(np.ones(len(vectors), dtype=np.bool_))
-            assert self._centroids is not None
             centroid = record.centroid if record.centroid is not None else _normalized(vectors.mean(axis=0))
             self._centroids.append(centroid[None, :])
             tokens = terms(f"{paper.title} {paper.abstract}")
