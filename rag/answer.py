@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .compose import Citation, abstention, compose, margin
-from .config import Settings, resolve
+from .config import Settings
 from .embeddings import get_embedder
 from .errors import LLMError
 from .followup import Turn, content_of, resolve_followup
 from .index import Index, open_index
 from .llm import Budget, chosen_llm, rewrite_question, without_reasoning, write_answer, writer
-from .retrieve import Hit, search, validate_question
+from .retrieve import Hit, search, validate_request
 from .verify import DECLINED, UNCITED, Removal, Verified, verify
 
 if TYPE_CHECKING:
@@ -126,21 +126,12 @@ def answer(
         IndexNotFoundError: No index has been built yet.
 
     """
-    question, settings, k = _validated(question, k, settings)
+    question, settings, k = validate_request(question, k, settings)
     chosen = chosen_llm(llm, settings)
     if chosen is None:
         return extractive_answer(question, history=history, k=k, settings=settings)
     *_, result = _llm_answer(question, chosen, history or (), k, settings, stream=False)
     return result
-
-
-def _validated(question: str, k: int | None, settings: Settings | None) -> tuple[str, Settings, int]:
-    question = validate_question(question)
-    settings = resolve(settings)
-    k = settings.top_k if k is None else k
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k} — ask for 1 or more papers, or leave k unset")
-    return question, settings, k
 
 
 def extractive_answer(
@@ -154,7 +145,7 @@ def extractive_answer(
 
     Arguments as for ``answer``.
     """
-    question, settings, k = _validated(question, k, settings)
+    question, settings, k = validate_request(question, k, settings)
     # Encode the question while open_index reads the store's head (over HTTP in
     # server mode): both wait on something other than Python, so they overlap.
     encoding = _ENCODER.submit(get_embedder(settings).query_vector, question)
@@ -275,7 +266,7 @@ def answer_stream(
     Yields:
         ``str`` pieces, then the final ``Answer``.
     """
-    question, settings, k = _validated(question, k, settings)
+    question, settings, k = validate_request(question, k, settings)
     chosen = chosen_llm(llm, settings)
     if chosen is not None:
         yield from _llm_answer(question, chosen, history or (), k, settings, stream=True)

@@ -174,6 +174,16 @@ def validate_question(question: str) -> str:
     return question
 
 
+def validate_request(question: str, k: int | None, settings: Settings | None) -> tuple[str, Settings, int]:
+    """The question stripped, the settings resolved and ``k`` (default ``settings.top_k``) checked."""
+    question = validate_question(question)
+    settings = resolve(settings)
+    k = settings.top_k if k is None else k
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k} — ask for 1 or more papers, or leave k unset")
+    return question, settings, k
+
+
 def retrieve(question: str, *, k: int | None = None, settings: Settings | None = None) -> list[Hit]:
     """Find the papers that best answer a question.
 
@@ -190,11 +200,7 @@ def retrieve(question: str, *, k: int | None = None, settings: Settings | None =
         IndexNotFoundError: No index has been built yet.
 
     """
-    question = validate_question(question)
-    settings = resolve(settings)
-    k = settings.top_k if k is None else k
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k} — ask for 1 or more papers, or leave k unset")
+    question, settings, k = validate_request(question, k, settings)
     index = open_index(settings)
     vector = index.embedder.query_vector(question)
     with index.reading():
