@@ -265,16 +265,11 @@ def _write_failure(exc: BaseException, settings: Settings) -> IndexWriteError | 
         why = next((phrase for phrase in _WRITE_FAILURES if phrase in text), "")
         if not why:
             return None
-    where = (
-        f"on the Chroma server at {settings.chroma_url}"
-        if settings.chroma_url
-        else f"in {settings.vectorstore_dir}/"
-    )
-    fix = (
-        "free disk space on the server"
-        if settings.chroma_url
-        else "free disk space there (or set RAG_VECTORSTORE_DIR to a disk with room)"
-    )
+    if settings.chroma_url:
+        where, fix = f"on the Chroma server at {settings.chroma_url}", "free disk space on the server"
+    else:
+        where = f"in {settings.vectorstore_dir}/"
+        fix = "free disk space there (or set RAG_VECTORSTORE_DIR to a disk with room)"
     return IndexWriteError(
         f"Could not write the index {where} ({why}) — {fix}, then run the ingest again; "
         "nothing of this one was published"
