@@ -153,10 +153,12 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
     contribution, how and result sentences.
     """
     scores = _sentence_scores(hit.passages, weights)
-    kinds = [roles(p.text) for p in hit.passages]
     best = max(range(len(scores)), key=scores.__getitem__)
+    if limit <= 1:
+        return [hit.passages[best]]
+    kinds = [roles(p.text) for p in hit.passages]
     chosen = [best]  # the sentence closest to the question is always quoted
-    if limit > 1 and "what" in facets:
+    if "what" in facets:
         # A summary: the paper's own contribution, how, and result; background
         # ("X have been shown to ...") and links are not what it does.
         own = [
@@ -170,7 +172,7 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
             carriers = [i for i in own if kinds[i].get(role, 0.0) >= SUMMARY_ROLE_MIN and i not in chosen]
             if carriers:
                 chosen.append(max(carriers, key=scores.__getitem__))
-    elif limit > 1:
+    else:
         bonus = [FACET_WEIGHT * max((k.get(f, 0.0) for f in facets), default=0.0) for k in kinds]
         combined = [s + b for s, b in zip(scores, bonus, strict=True)]
         if facets:
