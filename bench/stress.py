@@ -38,6 +38,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -454,6 +456,17 @@ def describe_papers(settings: rag.Settings) -> str:
 # --- main ----------------------------------------------------------------------------------------
 
 
+@contextmanager
+def on_server(base: rag.Settings, folder: Path) -> Iterator[rag.Settings]:
+    """Settings for a fresh `chroma run` over ``folder``, stopped when the block ends."""
+    server = ChromaServer(folder)
+    server.start()
+    try:
+        yield base.replace(chroma_url=server.url)
+    finally:
+        server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=36)
@@ -480,16 +493,11 @@ def main() -> None:
                 ("kill -9, embedded", *run_kills(args.kills, settings, work / "kills", rng, server=False))
             )
             if args.server_kills:
-                server = ChromaServer(work / "chroma-server")
-                server.start()
-                try:
-                    settings = base.replace(chroma_url=server.url)
+                with on_server(base, work / "chroma-server") as settings:
                     rows.append(
                         ("kill -9, Chroma server",
                          *run_kills(args.server_kills, settings, work / "server-kills", rng, server=True))
                     )  # fmt: skip
-                finally:
-                    server.stop()
         if "serving" in only:
             if args.updates:
                 settings = base.replace(vectorstore_dir=work / "serving" / "vectorstore")
@@ -498,16 +506,11 @@ def main() -> None:
                      *run_serving(args.updates, settings, work / "serving"))
                 )  # fmt: skip
             if args.server_updates:
-                server = ChromaServer(work / "serving-chroma-server")
-                server.start()
-                try:
-                    settings = base.replace(chroma_url=server.url)
+                with on_server(base, work / "serving-chroma-server") as settings:
                     rows.append(
                         ("serving while the index changes, Chroma server",
                          *run_serving(args.server_updates, settings, work / "server-serving"))
                     )  # fmt: skip
-                finally:
-                    server.stop()
         if "disk" in only:
             settings = base.replace(vectorstore_dir=work / "disk" / "vectorstore")
             rows.append(("disk full", *run_disk(settings, work / "disk", rng, args.disk)))
