@@ -61,7 +61,8 @@ please know want looking look kind sort way ways also using used use uses via
 
 
 @lru_cache(maxsize=1)
-def _stopwords() -> frozenset[str]:
+def stopwords() -> frozenset[str]:
+    """Words that never identify a paper: bm25s' English list plus question words."""
     from bm25s.stopwords import STOPWORDS_EN
 
     return frozenset(STOPWORDS_EN) | frozenset(_QUESTION_WORDS)
@@ -72,7 +73,7 @@ _TOKEN_RE = re.compile(_SPLIT)
 
 def terms(text: str) -> list[str]:
     """Lower-case, drop stopwords and stem: the unit both BM25 and support checks count."""
-    stop = _stopwords()
+    stop = stopwords()
     words = [w for w in _TOKEN_RE.findall(text.lower()) if w not in stop]
     return _stemmer().stemWords(words)
 

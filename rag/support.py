@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass
 
 from .corpus import Paper
-from .lexical import LexicalIndex, terms
+from .lexical import LexicalIndex, stopwords, terms
 
 # Fitted by bench/calibrate.py on tests/data/dev_questions.jsonl; see README.
 WEIGHTS = {"bias": -2.98, "similarity": 5.81, "coverage": 3.06, "missing": -2.59, "margin": 1.88}
@@ -41,6 +41,11 @@ _ACRONYM_RE = re.compile(r"\(([A-Za-z][A-Za-z0-9\-]{1,11}?)s?\)")
 # What may follow a name and still mean it: "CelebA-HQ-128", "github.com/...".
 _NAME_SUFFIX = re.compile(r"\d+|com|io|org")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n)(\w+)")
+# "I'd", "I've": capitalized, never a name.
+_CONTRACTION_RE = re.compile(r"I'(?:m|d|ve|ll)", re.I)
+# An acronym as a question writes it: "PDE", "PDEs", "EM".
+_INITIALISM_RE = re.compile(r"[A-Z]{2,6}s?")
+_INITIAL_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 
 def entity_key(token: str) -> str:
@@ -70,6 +75,8 @@ def question_entities(question: str) -> list[str]:
     out = []
     for m in _WORD_RE.finditer(question):
         token = m.group(0)
+        if _CONTRACTION_RE.fullmatch(token):
+            continue
         if no_case:
             keep = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
         else:
@@ -198,6 +205,7 @@ class SupportModel:
         self._terms: dict[str, _Words] = {}
         self._names: dict[str, _Words] = {}
         self._paper_acronyms: dict[str, dict[str, frozenset[str]]] = {}
+        self._papers: dict[str, Paper] = {}
         self.long_forms = _LongForms()
         self._title_names: Counter[str] = Counter()
 
@@ -213,6 +221,7 @@ class SupportModel:
         """Take in a paper (``tokens``: its ``terms``, when already computed)."""
         text = f"{paper.title} {paper.abstract}"
         pid = paper.paper_id
+        self._papers[pid] = paper
         self._terms[pid] = _Words(terms(text) if tokens is None else tokens)
         self._names[pid] = _Words(entity_key(t) for t in _WORD_RE.findall(text))
         found = acronyms([paper.abstract])
@@ -223,6 +232,7 @@ class SupportModel:
     def remove(self, paper: Paper) -> None:
         """Forget a paper (the same object or version that was added)."""
         pid = paper.paper_id
+        self._papers.pop(pid, None)
         self._terms.pop(pid, None)
         self._names.pop(pid, None)
         self.long_forms.change(self._paper_acronyms.pop(pid, {}), -1)
@@ -262,6 +272,10 @@ class SupportModel:
         """
         coverage = self.coverage(profile, paper_id)
         missing = tuple(n for n in profile.names if not self._mentions(paper_id, n))
+        if missing and profile.initialisms:
+            paper = self._papers[paper_id]
+            text = f"{paper.title} {paper.abstract}"
+            missing = tuple(n for n in missing if n not in profile.initialisms or not spells_out(text, n))
         # "on CIFAR-10 or ImageNet": naming one of the alternatives is enough.
         for group in profile.alternatives:
             if any(n not in missing for n in group):
@@ -307,6 +321,7 @@ class QuestionProfile:
     names: tuple[str, ...]
     alternatives: tuple[tuple[str, ...], ...] = ()
     term_alternatives: tuple[tuple[str, ...], ...] = ()
+    initialisms: frozenset[str] = frozenset()
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -337,4 +352,34 @@ def or_term_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
 def _profile(question: str, lexical: LexicalIndex) -> QuestionProfile:
     weights = {t: lexical.idf(t) for t in dict.fromkeys(terms(question))}
     names = tuple(question_entities(question))
-    return QuestionProfile(weights, names, or_alternatives(question), or_term_alternatives(question))
+    return QuestionProfile(
+        weights, names, or_alternatives(question), or_term_alternatives(question), _initialisms(question)
+    )
+
+
+def _initialisms(question: str) -> frozenset[str]:
+    """Keys of the acronyms a question writes in capitals ("PDEs" -> "pde"), unless all of it is capitals."""
+    if question.upper() == question:
+        return frozenset()
+    parts = (part for t in _WORD_RE.findall(question) for part in t.split("-"))  # "EM-like"
+    return frozenset(entity_key(part) for part in parts if _INITIALISM_RE.fullmatch(part))
+
+
+def spells_out(text: str, acronym: str) -> bool:
+    """True when ``text`` has consecutive words whose initials spell ``acronym`` (a key).
+
+    Papers often never define the acronym a reader uses: "PDEs" for "partial
+    differential equations", "EM" for "Expectation-Maximization". Stopwords may
+    count or not ("BoW", "bag of words"; "GAN", "generative adversarial
+    networks"). A two-letter acronym must come from
+    one hyphenated word or two capitalized ones, since any two words have some
+    initials.
+    """
+    stop = stopwords()
+    if len(acronym) == 2:
+        pairs = re.finditer(r"\b([A-Za-z])[a-z]*-([A-Za-z])|\b([A-Z])[a-z]+\s+([A-Z])[a-z]", text)
+        return any("".join(c for c in m.groups() if c).lower() == acronym for m in pairs)
+    words = _INITIAL_WORD_RE.findall(text.replace("-", " "))
+    every = "".join(w[0] for w in words).lower()
+    content = "".join(w[0] for w in words if w.lower() not in stop).lower()
+    return acronym in every or acronym in content

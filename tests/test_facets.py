@@ -8,7 +8,7 @@ import pytest
 
 import rag
 from rag.facets import asked, asks_quantity, reports_quantity, roles
-from rag.support import or_alternatives, or_term_alternatives
+from rag.support import or_alternatives, or_term_alternatives, question_entities, spells_out
 from tests.test_answer import assert_well_cited
 
 
@@ -123,3 +123,42 @@ def test_an_abstracts_own_reference_numbers_are_not_quoted_as_citations(settings
         assert "[21]" not in answer.body and "[34]" not in answer.body
         assert set(re.findall(r"\[(\d+)\]", answer.body)) == {"1"}
         assert answer.citations[0].snippet in abstract
+
+
+def test_contractions_of_i_are_not_names():
+    # "I'd" and "I've" are capitalized mid-sentence; as names they would be
+    # "missing" from every paper and refuse a chatty but answerable question.
+    assert question_entities("Most theory I've seen, and I'd like more, is on the plain VAE") == ["vae"]
+
+
+@pytest.mark.parametrize(
+    ("text", "acronym", "expected"),
+    [
+        ("dynamics governed by partial differential equations", "pde", True),
+        ("an Expectation-Maximization algorithm", "em", True),
+        ("a bag of words model", "bow", True),
+        ("each model is evaluated", "em", False),  # two lower-case words spell nothing
+        ("partial derivatives of the loss", "pde", False),
+    ],
+)
+def test_spells_out(text, acronym, expected):
+    assert spells_out(text, acronym) is expected
+
+
+def test_an_acronym_the_paper_spells_out_is_not_missing(seed_settings):
+    from rag.compose import margin
+    from rag.index import open_index
+    from rag.retrieve import search
+
+    # The paper says "partial differential equations" and never "PDE".
+    question = "Which paper uses PDEs to traverse the latent space of a generative model?"
+    index = open_index(seed_settings)
+    hits = search(index, question, index.embedder.query_vector(question), 10)
+    assert hits[0].title.startswith("Latent Traversals in Generative Models")
+    evidence = index.support.judge(
+        index.support.profile(question), hits[0].paper_id, hits[0].similarity, margin(hits, 0)
+    )
+    assert evidence.missing == ()
+    answer = rag.answer(question, settings=seed_settings)
+    assert [c.title for c in answer.citations] == [hits[0].title]
+    assert_well_cited(answer, seed_settings)
