@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -163,19 +163,26 @@ def _extractive(
 ) -> Answer:
     model = index.support
     standalone, focus = resolve_followup(question, history or (), index)
-    first = encoding.result() if encoding is not None else None
+    vectors = {question: encoding.result()} if encoding is not None else {}
+
+    def vector(text: str) -> np.ndarray:
+        """Each text encoded once: retrieval and the support model need the same vector."""
+        if text not in vectors:
+            vectors[text] = index.embedder.query_vector(text)
+        return vectors[text]
+
     if not focus:
-        hits = _hits(index, question, standalone, focus, k, first)
-        body, citations = compose(standalone, hits, model)
+        hits = _hits(index, question, standalone, focus, k, vector)
+        body, citations = compose(standalone, hits, model, vector=vector(standalone))
         if not citations and history:
             # "What are the two stages?" names nothing and has no pronoun, yet
             # may be about the last paper: accept that reading only if the
             # paper supports the question together with the earlier one.
             standalone, focus = resolve_followup(question, history, index, force=True)
-            if not (focus and supports(index, standalone, focus)):
+            if not (focus and supports(index, standalone, focus, vector(standalone))):
                 standalone, focus = question, []
     if focus:
-        hits = _hits(index, question, standalone, focus, k, first)
+        hits = _hits(index, question, standalone, focus, k, vector)
         body, citations = compose(question, hits, model, focus=focus)
     if not citations:
         return Answer(question, abstention(hits), (), True, tuple(hits), standalone)
@@ -188,27 +195,20 @@ def _hits(
     standalone: str,
     focus: Sequence[str],
     k: int,
-    first: np.ndarray | None = None,
+    vector: Callable[[str], np.ndarray],
 ) -> list[Hit]:
-    """Retrieve for the standalone question; a follow-up's papers first (``with_focus``).
-
-    ``first``: the question's vector, when already encoded.
-    """
-
-    def vector(text: str) -> np.ndarray:
-        return first if first is not None and text == question else index.embedder.query_vector(text)
-
+    """Retrieve for the standalone question; a follow-up's papers first (``with_focus``)."""
     hits = search(index, standalone, vector(standalone), k)
     if focus:
         hits = with_focus(index, hits, focus, vector(question))
     return hits
 
 
-def supports(index: Index, question: str, paper_ids: Sequence[str]) -> bool:
-    """True when the support model judges every paper to answer ``question``."""
-    hits = search(index, question, index.embedder.query_vector(question), max(6, len(paper_ids)))
+def supports(index: Index, question: str, paper_ids: Sequence[str], vector: np.ndarray) -> bool:
+    """True when the support model judges every paper to answer ``question`` (``vector``: its embedding)."""
+    hits = search(index, question, vector, max(6, len(paper_ids)))
     by_id = {h.paper_id: i for i, h in enumerate(hits)}
-    profile = index.support.profile(question)
+    profile = index.support.profile(question, vector)
     return all(
         pid in by_id
         and index.support.judge(profile, pid, hits[by_id[pid]].similarity, margin(hits, by_id[pid])).supported
@@ -300,7 +300,7 @@ def _llm_answer(
         if any(content_of(t)[1].strip() for t in history):
             standalone = rewrite_question(chat, question, history, budget) or standalone
         with index.reading():
-            hits = _hits(index, question, standalone, focus, k)
+            hits = _hits(index, question, standalone, focus, k, index.embedder.query_vector)
         if not hits:
             yield Answer(question, abstention(hits), (), True, (), standalone, "llm")
             return

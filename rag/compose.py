@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .facets import asked, asks_quantity, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
@@ -212,6 +214,7 @@ def compose(
     model: SupportModel,
     *,
     focus: Sequence[str] = (),
+    vector: np.ndarray | None = None,
 ) -> tuple[str, tuple[Citation, ...]]:
     """Write the extractive answer body and its citations (empty when abstaining).
 
@@ -220,9 +223,10 @@ def compose(
         hits: Retrieved papers, best first.
         model: The collection's support model.
         focus: Paper ids a follow-up refers to; when given, only they are cited.
+        vector: The question's embedding, for comparing with papers outside the collection.
 
     """
-    profile = model.profile(question)
+    profile = model.profile(question, vector)
     facets = asked(question)
     # "What datasets are used for evaluating unlearning?" asks of a topic, not a
     # paper: every paper on it that reports the facet is an answer.

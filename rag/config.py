@@ -54,6 +54,9 @@ class Settings:
         llm_timeout: Seconds before an LLM call gives up (``RAG_LLM_TIMEOUT``).
         llm_temperature: Sampling temperature (``RAG_LLM_TEMPERATURE``).
         ui_auth: ``user:password`` to require a login in the web chat (``RAG_UI_AUTH``).
+        background: Papers outside the collection that abstention compares against:
+            ``bundled`` (4,000 ML abstracts), a ``.npz`` from ``bench/build_background.py``,
+            or empty for none (``RAG_BACKGROUND``).
 
     """
 
@@ -77,6 +80,7 @@ class Settings:
     llm_timeout: float = 60.0
     llm_temperature: float = 0.0
     ui_auth: str = ""
+    background: str = "bundled"
 
     def __post_init__(self) -> None:
         if self.chunk_sentences < 1:

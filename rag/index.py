@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .background import background_for
 from .chunking import chunk_id
 from .config import Settings, resolve
 from .corpus import Paper, normalize_title
@@ -172,7 +173,7 @@ class Index:
         self.head = head
         self.embedder: Embedder = get_embedder(settings)
         self.lexical = LexicalIndex()
-        self.support = SupportModel(self.lexical)
+        self.support = SupportModel(self.lexical, background_for(settings))
         self._lock = _ReadWriteLock()
         self._papers: list[Paper | None] = []  # by position; None where a paper was removed
         self._versions: list[str] = []  # the live version id of each position
@@ -472,7 +473,7 @@ _OPEN_LOCK = threading.Lock()
 
 
 def _key(settings: Settings) -> tuple[str, ...]:
-    return (*location_key(settings), settings.collection, settings.embed_model)
+    return (*location_key(settings), settings.collection, settings.embed_model, settings.background)
 
 
 def open_index(settings: Settings) -> Index:

@@ -11,14 +11,18 @@ its paper (far, answerable). So support combines three signals:
   present when the paper spells them out ("VAE" ~ "variational autoencoder");
 - ``margin``: how far the paper's similarity stands above the next papers'; a
   question about something the collection lacks tends to match several
-  neighbouring papers equally weakly.
+  neighbouring papers equally weakly;
+- ``outside``: how much better the closest paper *outside* the collection fits
+  the question (``rag/background.py``); "neural video compression" fits an image
+  compression paper well, and video compression papers elsewhere better.
 
-A logistic model over these, fitted on the labeled dev questions
+A logistic model over these, fitted on the labeled validation questions
 (``bench/calibrate.py``), gives the probability that the paper answers.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -28,12 +32,19 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
+from .background import Background
 from .corpus import Paper
 from .lexical import LexicalIndex, stopwords, terms
 
-# Fitted by bench/calibrate.py on tests/data/dev_questions.jsonl; see README.
-WEIGHTS = {"bias": -2.98, "similarity": 5.81, "coverage": 3.06, "missing": -2.59, "margin": 1.88}
-FEATURES = ("similarity", "coverage", "missing", "margin")
+# Fitted by bench/calibrate.py; see README. WEIGHTS when a background is
+# available (the default), WEIGHTS_ALONE when not (another embedding model).
+WEIGHTS = {
+    "bias": 0.12, "similarity": 0.17, "coverage": 3.77, "missing": -3.81, "margin": -2.28, "outside": -8.52
+}  # fmt: skip
+WEIGHTS_ALONE = {"bias": -2.98, "similarity": 5.81, "coverage": 3.06, "missing": -2.59, "margin": 1.88}
+FEATURES = ("similarity", "coverage", "missing", "margin", "outside")
 THRESHOLD = 0.5
 
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.']*[A-Za-z0-9+]|[A-Za-z0-9]")
@@ -134,10 +145,11 @@ class Evidence:
     missing: tuple[str, ...]
     margin: float
     probability: float
+    outside: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in ``FEATURES`` order."""
-        return (self.similarity, self.coverage, float(len(self.missing)), self.margin)
+        return (self.similarity, self.coverage, float(len(self.missing)), self.margin, self.outside)
 
     @property
     def supported(self) -> bool:
@@ -199,9 +211,10 @@ class SupportModel:
     added, so an update of n papers costs n papers, not the collection.
     """
 
-    def __init__(self, lexical: LexicalIndex) -> None:
-        """Start empty; ``add`` papers as they are indexed."""
+    def __init__(self, lexical: LexicalIndex, background: Background | None = None) -> None:
+        """Start empty; ``add`` papers as they are indexed. ``background``: see ``rag/background.py``."""
         self._lexical = lexical
+        self.background = background
         self._terms: dict[str, _Words] = {}
         self._names: dict[str, _Words] = {}
         self._paper_acronyms: dict[str, dict[str, frozenset[str]]] = {}
@@ -210,9 +223,11 @@ class SupportModel:
         self._title_names: Counter[str] = Counter()
 
     @classmethod
-    def build(cls, papers: Iterable[Paper], lexical: LexicalIndex) -> SupportModel:
+    def build(
+        cls, papers: Iterable[Paper], lexical: LexicalIndex, background: Background | None = None
+    ) -> SupportModel:
         """A model over ``papers`` (for scripts; the index adds papers one by one)."""
-        model = cls(lexical)
+        model = cls(lexical, background)
         for paper in papers:
             model.add(paper)
         return model
@@ -280,9 +295,11 @@ class SupportModel:
         for group in profile.alternatives:
             if any(n not in missing for n in group):
                 missing = tuple(n for n in missing if n not in group)
-        values = (similarity, coverage, float(len(missing)), margin)
-        z = WEIGHTS["bias"] + sum(WEIGHTS[f] * v for f, v in zip(FEATURES, values, strict=True))
-        return Evidence(similarity, coverage, missing, margin, 1.0 / (1.0 + math.exp(-z)))
+        outside = 0.0 if profile.outside is None else profile.outside - similarity
+        values = (similarity, coverage, float(len(missing)), margin, outside)
+        weights = WEIGHTS_ALONE if profile.outside is None else WEIGHTS
+        z = weights["bias"] + sum(weights.get(f, 0.0) * v for f, v in zip(FEATURES, values, strict=True))
+        return Evidence(similarity, coverage, missing, margin, 1.0 / (1.0 + math.exp(-z)), outside)
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
         """The IDF-weighted share of the question's terms that the paper contains."""
@@ -304,9 +321,16 @@ class SupportModel:
         shared = [t for t in profile.weights if t in self._terms[paper_id]]
         return max(shared, key=profile.weights.__getitem__, default=None)
 
-    def profile(self, question: str) -> QuestionProfile:
-        """Work out a question's weighted terms and names once for several papers."""
-        return _profile(question, self._lexical)
+    def profile(self, question: str, vector: np.ndarray | None = None) -> QuestionProfile:
+        """Work out a question's weighted terms and names once for several papers.
+
+        ``vector``: the question's embedding; with it (and a background) the
+        profile knows how well papers outside the collection fit the question.
+        """
+        profile = _profile(question, self._lexical)
+        if vector is not None and self.background is not None:
+            profile = dataclasses.replace(profile, outside=self.background.best(vector))
+        return profile
 
 
 def _title_names(title: str) -> list[str]:
@@ -322,6 +346,7 @@ class QuestionProfile:
     alternatives: tuple[tuple[str, ...], ...] = ()
     term_alternatives: tuple[tuple[str, ...], ...] = ()
     initialisms: frozenset[str] = frozenset()
+    outside: float | None = None  # cosine of the closest background paper, when known
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
