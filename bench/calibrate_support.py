@@ -18,7 +18,9 @@ For each, the held-out abstention recall (R) and false-refusal rate (F) at
 several thresholds. The shipped WEIGHTS are scored on the same questions (they
 were fitted on part of them, so that row flatters them). The held-out sets are
 never used. Measured (2026-11-28): no refit beat the shipped weights at a
-false-refusal rate of 0.03 or less, so WEIGHTS were left as they are.
+false-refusal rate of 0.03 or less, so WEIGHTS were left as they are. (The
+feature that did help later, ``outside``, compares with papers outside the
+collection; bench/calibrate.py fits it.)
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def rows(index, questions) -> tuple[list[dict[str, float]], np.ndarray, np.ndarr
             default=0.0,
         )
         out.append(
-            dict(zip(BASE, evidence.features(), strict=True))
+            dict(zip(BASE, evidence.features()[: len(BASE)], strict=True))
             | {
                 "rare_missing": sum(weights[t] for t in rare if not model.has_term(top.paper_id, t))
                 / (sum(weights[t] for t in rare) or 1.0),
@@ -97,7 +99,7 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     folder = Path(tempfile.mkdtemp(prefix="paperchat-support-")) / "vectorstore"
-    settings = rag.Settings.from_env(vectorstore_dir=folder)
+    settings = rag.Settings.from_env(vectorstore_dir=folder, background="")
     rag.ingest([ROOT / "seeds"], settings=settings, progress=False)
     index = open_index(settings)
     dev = load_questions(ROOT / "tests/data/dev_questions.jsonl")
