@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -162,3 +163,38 @@ def test_an_acronym_the_paper_spells_out_is_not_missing(seed_settings):
     answer = rag.answer(question, settings=seed_settings)
     assert [c.title for c in answer.citations] == [hits[0].title]
     assert_well_cited(answer, seed_settings)
+
+
+def test_a_better_fit_outside_the_collection_means_the_collection_does_not_answer(seed_settings):
+    # Off-topic, but it shares "code", "decoder" and "neural network" with papers
+    # of the collection; quantum error-correction papers in the bundled
+    # background fit it far better.
+    question = "quantum error correction surface code decoder neural network"
+    assert rag.answer(question, settings=seed_settings).abstained
+    without = rag.answer(question, settings=seed_settings.replace(background=""))
+    assert not without.abstained  # what the lexical signals alone conclude
+
+
+def test_the_outside_feature_needs_the_question_vector_and_lowers_support(seed_settings):
+    from rag.index import open_index
+
+    index = open_index(seed_settings)
+    question = "Which paper introduces DiffuseVAE?"
+    vector = index.embedder.query_vector(question)
+    assert index.support.profile(question).outside is None
+    profile = index.support.profile(question, vector)
+    assert -1.0 <= profile.outside <= 1.0
+    pid = index.paper_id_for_title(
+        "DiffuseVAE: Efficient, Controllable and High-Fidelity Generation from Low-Dimensional Latents"
+    )
+    close = index.support.judge(dataclasses.replace(profile, outside=0.2), pid, 0.6, 0.1)
+    far = index.support.judge(dataclasses.replace(profile, outside=0.8), pid, 0.6, 0.1)
+    assert close.outside == pytest.approx(-0.4) and far.outside == pytest.approx(0.2)
+    assert far.probability < close.probability
+
+
+def test_a_background_file_that_is_not_one_is_a_one_line_error(seed_settings, tmp_path):
+    bad = tmp_path / "background.npz"
+    bad.write_text("not numpy")
+    with pytest.raises(rag.RagError, match=r"is not a background file .* bench/build_background\.py"):
+        rag.answer("What does DiffuseVAE do?", settings=seed_settings.replace(background=str(bad)))
