@@ -62,7 +62,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="paperchat-background-") as tmp:
         data = Path(tmp) / "background.jsonl"
-        data.write_text("".join(json.dumps({"title": r["title"], "abstract": r["abstract"]}) + "\n" for r in sample))
+        data.write_text(
+            "".join(json.dumps({"title": r["title"], "abstract": r["abstract"]}) + "\n" for r in sample)
+        )
         settings = rag.Settings.from_env(vectorstore_dir=Path(tmp) / "vectorstore")
         rag.ingest([data], settings=settings, progress=False)
         index = open_index(settings)
@@ -76,7 +78,9 @@ def main() -> None:
         embed_model=np.array(model),
         source=np.array(f"{args.source.name}, {args.n} papers, seed {args.seed}"),
     )
-    print(f"{args.out}: {len(quantized)} papers x {quantized.shape[1]} dims, {args.out.stat().st_size / 1e6:.1f} MB")
+    print(
+        f"{args.out}: {len(quantized)} papers x {quantized.shape[1]} dims, {args.out.stat().st_size / 1e6:.1f} MB"
+    )
 
 
 if __name__ == "__main__":
