@@ -16,7 +16,7 @@ import pytest
 from bm25s.tokenization import Tokenizer
 
 from rag.corpus import read_papers
-from rag.lexical import _SPLIT, LexicalIndex, _stemmer, _stopwords, terms
+from rag.lexical import _SPLIT, LexicalIndex, _stemmer, stopwords, terms
 
 ROOT = Path(__file__).resolve().parent.parent
 ICLR = Path("/work/shared/data/openreview_iclr2021.jsonl")
@@ -27,7 +27,7 @@ class Bm25sIndex:
 
     def __init__(self, texts: list[str]) -> None:
         self.tokenizer = Tokenizer(
-            lower=True, splitter=_SPLIT, stopwords=sorted(_stopwords()), stemmer=_stemmer()
+            lower=True, splitter=_SPLIT, stopwords=sorted(stopwords()), stemmer=_stemmer()
         )
         ids = self.tokenizer.tokenize(texts, show_progress=False, return_as="ids")
         self.bm25 = bm25s.BM25()
