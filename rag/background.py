@@ -35,7 +35,6 @@ class Background:
     """Unit vectors of papers outside the collection (float32, one row per paper)."""
 
     vectors: np.ndarray
-    source: str
 
     def best(self, vector: np.ndarray) -> float:
         """Cosine of the background paper closest to ``vector``."""
@@ -58,10 +57,9 @@ def _load(path: str, embed_model: str) -> Background | None:
             if str(data["embed_model"]) != embed_model:
                 return None
             vectors = data["vectors"].astype(np.float32) / SCALE
-            source = str(data["source"])
     except (OSError, KeyError, ValueError) as exc:
         raise RagError(
             f"RAG_BACKGROUND={path} is not a background file ({exc}) — "
             "build one with bench/build_background.py, or set RAG_BACKGROUND=bundled"
         ) from None
-    return Background(vectors, source)
+    return Background(vectors)

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .facets import asked, asks_quantity, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
 from .support import Evidence, SupportModel
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from .retrieve import Hit
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed papers."

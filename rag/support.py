@@ -22,7 +22,6 @@ A logistic model over these, fitted on the labeled validation questions
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 import re
@@ -31,12 +30,15 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .background import Background
 from .corpus import Paper
 from .lexical import LexicalIndex, stopwords, terms
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .background import Background
 
 # Fitted by bench/calibrate.py; see README. WEIGHTS when a background is
 # available (the default), WEIGHTS_ALONE when not (another embedding model).
@@ -57,6 +59,8 @@ _CONTRACTION_RE = re.compile(r"I'(?:m|d|ve|ll)", re.I)
 # An acronym as a question writes it: "PDE", "PDEs", "EM".
 _INITIALISM_RE = re.compile(r"[A-Z]{2,6}s?")
 _INITIAL_WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+# What a two-letter acronym may stand for: "Expectation-Maximization", "Monte Carlo".
+_TWO_WORDS_RE = re.compile(r"\b([A-Za-z])[a-z]*-([A-Za-z])|\b([A-Z])[a-z]+\s+([A-Z])[a-z]")
 
 
 def entity_key(token: str) -> str:
@@ -261,7 +265,8 @@ class SupportModel:
         """Names in some title: a question naming one is about that paper, not a follow-up."""
         return self._title_names.keys()
 
-    def _mentions(self, paper_id: str, name: str) -> bool:
+    def _mentions(self, paper_id: str, name: str, initialism: bool = False) -> bool:
+        """True when the paper names ``name``; an ``initialism`` also counts when spelled out."""
         names = self._names[paper_id]
         if name in names:
             return True
@@ -273,7 +278,10 @@ class SupportModel:
             return True
         long_form = self.long_forms.get(name)
         have = self._terms[paper_id]
-        return bool(long_form) and all(t in have for t in long_form)
+        if long_form and all(t in have for t in long_form):
+            return True
+        paper = self._papers[paper_id]
+        return initialism and spells_out(f"{paper.title} {paper.abstract}", name)
 
     def judge(self, profile: QuestionProfile, paper_id: str, similarity: float, margin: float) -> Evidence:
         """Judge whether a paper answers a question.
@@ -286,11 +294,7 @@ class SupportModel:
 
         """
         coverage = self.coverage(profile, paper_id)
-        missing = tuple(n for n in profile.names if not self._mentions(paper_id, n))
-        if missing and profile.initialisms:
-            paper = self._papers[paper_id]
-            text = f"{paper.title} {paper.abstract}"
-            missing = tuple(n for n in missing if n not in profile.initialisms or not spells_out(text, n))
+        missing = tuple(n for n in profile.names if not self._mentions(paper_id, n, n in profile.initialisms))
         # "on CIFAR-10 or ImageNet": naming one of the alternatives is enough.
         for group in profile.alternatives:
             if any(n not in missing for n in group):
@@ -327,10 +331,8 @@ class SupportModel:
         ``vector``: the question's embedding; with it (and a background) the
         profile knows how well papers outside the collection fit the question.
         """
-        profile = _profile(question, self._lexical)
-        if vector is not None and self.background is not None:
-            profile = dataclasses.replace(profile, outside=self.background.best(vector))
-        return profile
+        outside = None if vector is None or self.background is None else self.background.best(vector)
+        return _profile(question, self._lexical, outside)
 
 
 def _title_names(title: str) -> list[str]:
@@ -374,12 +376,11 @@ def or_term_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
-def _profile(question: str, lexical: LexicalIndex) -> QuestionProfile:
+def _profile(question: str, lexical: LexicalIndex, outside: float | None) -> QuestionProfile:
     weights = {t: lexical.idf(t) for t in dict.fromkeys(terms(question))}
     names = tuple(question_entities(question))
-    return QuestionProfile(
-        weights, names, or_alternatives(question), or_term_alternatives(question), _initialisms(question)
-    )
+    alternatives = or_alternatives(question), or_term_alternatives(question)
+    return QuestionProfile(weights, names, *alternatives, _initialisms(question), outside)
 
 
 def _initialisms(question: str) -> frozenset[str]:
@@ -400,10 +401,10 @@ def spells_out(text: str, acronym: str) -> bool:
     one hyphenated word or two capitalized ones, since any two words have some
     initials.
     """
-    stop = stopwords()
     if len(acronym) == 2:
-        pairs = re.finditer(r"\b([A-Za-z])[a-z]*-([A-Za-z])|\b([A-Z])[a-z]+\s+([A-Z])[a-z]", text)
+        pairs = _TWO_WORDS_RE.finditer(text)
         return any("".join(c for c in m.groups() if c).lower() == acronym for m in pairs)
+    stop = stopwords()
     words = _INITIAL_WORD_RE.findall(text.replace("-", " "))
     every = "".join(w[0] for w in words).lower()
     content = "".join(w[0] for w in words if w.lower() not in stop).lower()
