@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .lexical import terms
+
 FACETS = ("what", "how", "results", "datasets", "problem", "limitations", "code", "comparison")
 
 _I = re.I
@@ -146,12 +148,24 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
     return tuple((name, v) for name, v in found.items() if v > 0)
 
 
+# Measures a question may ask for by name ("what mIoU ...", "which FID ...").
+_METRICS = (
+    r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|"
+    r"precision|recall|perplexity|latency|throughput|success rate|win rate"
+)
 _QUANTITY = re.compile(
     r"\b(how (?:many|much|long|fast|large)|by how (?:much|many)|"
-    r"what (?:accuracy|fid|score|percentage|speed-?up|error|number)|"
-    r"which (?:accuracy|fid|score)|how (?:high|low) (?:is|was|are))\b",
+    rf"(?:what|which) (?:{_METRICS})|how (?:high|low) (?:is|was|are))\b",
     _I,
 )
+# What a number that answers must be about: "how many GPU hours" -> GPU or hours.
+_MEASURED = re.compile(rf"\bhow (many|much|long)\b\s*(.*)|\b(?:what|which) ({_METRICS})\b", _I)
+_AUXILIARY = re.compile(r"\b(?:does|did|do|is|are|was|were|can|could|will|would|has|have|had)\b", _I)
+# "how many fewer", "how much faster": a comparison, which any reported number may answer.
+_COMPARATIVE = frozenset(
+    terms("more fewer less faster slower better worse larger smaller higher lower improvement gain speedup")
+)
+_DURATION = frozenset(terms("time hours minutes seconds days weeks faster speed speedup wall clock GPU"))
 # A number that reports something: not a year, a citation or part of a link or a name.
 _MEASURE = re.compile(r"(?<![\w./-])\d+(?:[.,]\d+)?\s*(?:%|x\b|×|times\b|-?fold\b)?(?![\w-])")
 _NOT_A_MEASURE = re.compile(r"https?://\S+|\(\D*\d{4}\w?\)|\b(?:19|20)\d\d\b")
@@ -160,6 +174,28 @@ _NOT_A_MEASURE = re.compile(r"https?://\S+|\(\D*\d{4}\w?\)|\b(?:19|20)\d\d\b")
 def asks_quantity(question: str) -> bool:
     """True when the question asks for a number ("how many ...", "what accuracy ...")."""
     return bool(_QUANTITY.search(question))
+
+
+def measured(question: str) -> frozenset[str]:
+    """The terms a sentence must have for its number to answer the question (empty: any term of it).
+
+    "How many GPU hours did it take?" is not answered by "improves FID by 3.2",
+    although that sentence states a number and shares "it" words with the question;
+    the number must be about GPU hours. "How long" asks for a duration, "what
+    mIoU" for that measure; comparisons ("how many fewer ...") take any number.
+    """
+    m = _MEASURED.search(question)
+    if m is None:
+        return frozenset()
+    kind, rest, metric = m.groups()
+    if metric:
+        return frozenset(["percent", "%"] if metric.lower() == "percentage" else terms(metric))
+    if kind.lower() == "long":
+        return _DURATION
+    words = terms(_AUXILIARY.split(rest, maxsplit=1)[0])  # "anchors do ...": anchors
+    if not words or words[0] in _COMPARATIVE:
+        return frozenset()
+    return frozenset(words[:2])
 
 
 def reports_quantity(sentence: str) -> bool:

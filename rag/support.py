@@ -14,7 +14,11 @@ its paper (far, answerable). So support combines three signals:
   neighbouring papers equally weakly;
 - ``outside``: how much better the closest paper *outside* the collection fits
   the question (``rag/background.py``); "neural video compression" fits an image
-  compression paper well, and video compression papers elsewhere better.
+  compression paper well, and video compression papers elsewhere better;
+- ``outside_terms``: how much more of the question's words (IDF-weighted) the
+  best of the closest papers outside the collection contains than the paper
+  does: the word the paper lacks ("video") is where a neighbouring topic shows,
+  while a paraphrase's other words are in no paper at all.
 
 A logistic model over these, fitted on the labeled validation questions
 (``bench/calibrate.py``), gives the probability that the paper answers.
@@ -28,8 +32,8 @@ import re
 import sys
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, KeysView, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Container, Iterable, Iterator, KeysView, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .corpus import Paper
@@ -43,11 +47,16 @@ if TYPE_CHECKING:
 # Fitted by bench/calibrate.py; see README. WEIGHTS when a background is
 # available (the default), WEIGHTS_ALONE when not (another embedding model).
 WEIGHTS = {
-    "bias": 0.12, "similarity": 0.17, "coverage": 3.77, "missing": -3.81, "margin": -2.28, "outside": -8.52
+    "bias": -3.41, "similarity": 1.18, "coverage": 6.91, "missing": -2.64, "margin": -2.28, "length": 2.38,
+    "outside": -5.22, "outside_terms": -1.76,
 }  # fmt: skip
-WEIGHTS_ALONE = {"bias": -2.98, "similarity": 5.81, "coverage": 3.06, "missing": -2.59, "margin": 1.88}
-FEATURES = ("similarity", "coverage", "missing", "margin", "outside")
+WEIGHTS_ALONE = {
+    "bias": -5.81, "similarity": 2.92, "coverage": 8.64, "missing": -2.61, "margin": 1.7, "length": 2.74
+}  # fmt: skip
+FEATURES = ("similarity", "coverage", "missing", "margin", "length", "outside", "outside_terms")
 THRESHOLD = 0.5
+# Questions up to this many words count as short; coverage is diluted only in longer ones.
+SHORT = 10
 
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.']*[A-Za-z0-9+]|[A-Za-z0-9]")
 _ACRONYM_RE = re.compile(r"\(([A-Za-z][A-Za-z0-9\-]{1,11}?)s?\)")
@@ -149,11 +158,15 @@ class Evidence:
     missing: tuple[str, ...]
     margin: float
     probability: float
+    length: float = 0.0
     outside: float = 0.0
+    outside_terms: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in ``FEATURES`` order."""
-        return (self.similarity, self.coverage, float(len(self.missing)), self.margin, self.outside)
+        missing = float(len(self.missing))
+        outside = (self.outside, self.outside_terms)
+        return (self.similarity, self.coverage, missing, self.margin, self.length, *outside)
 
     @property
     def supported(self) -> bool:
@@ -299,22 +312,21 @@ class SupportModel:
         for group in profile.alternatives:
             if any(n not in missing for n in group):
                 missing = tuple(n for n in missing if n not in group)
-        outside = 0.0 if profile.outside is None else profile.outside - similarity
-        values = (similarity, coverage, float(len(missing)), margin, outside)
-        weights = WEIGHTS_ALONE if profile.outside is None else WEIGHTS
+        known = profile.outside is not None
+        outside = profile.outside - similarity if known else 0.0
+        outside_terms = 0.0
+        if known and profile.topical:
+            mine = _coverage(profile.topical, profile.term_alternatives, self._terms[paper_id])
+            outside_terms = profile.outside_coverage - mine
+        values = (similarity, coverage, float(len(missing)), margin, profile.length, outside, outside_terms)
+        weights = WEIGHTS if known else WEIGHTS_ALONE
         z = weights["bias"] + sum(weights.get(f, 0.0) * v for f, v in zip(FEATURES, values, strict=True))
-        return Evidence(similarity, coverage, missing, margin, 1.0 / (1.0 + math.exp(-z)), outside)
+        p = 1.0 / (1.0 + math.exp(-z))
+        return Evidence(similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
         """The IDF-weighted share of the question's terms that the paper contains."""
-        have = self._terms[paper_id]
-        total = sum(profile.weights.values())
-        found = {t for t in profile.weights if t in have}
-        # "with MNIST or with SVHN", "speech or vision": one alternative present is enough.
-        for group in profile.term_alternatives:
-            if found.intersection(group):
-                found.update(group)
-        return sum(w for t, w in profile.weights.items() if t in found) / total if total else 0.0
+        return _coverage(profile.weights, profile.term_alternatives, self._terms[paper_id])
 
     def has_term(self, paper_id: str, term: str) -> bool:
         """True when the paper's title or abstract contains the (stemmed) term."""
@@ -331,8 +343,20 @@ class SupportModel:
         ``vector``: the question's embedding; with it (and a background) the
         profile knows how well papers outside the collection fit the question.
         """
-        outside = None if vector is None or self.background is None else self.background.best(vector)
-        return _profile(question, self._lexical, outside)
+        return _profile(question, self._lexical, self.background, vector)
+
+
+def _coverage(
+    weights: Mapping[str, float], alternatives: Sequence[Sequence[str]], have: Container[str]
+) -> float:
+    """The share of ``weights`` (term -> IDF) whose terms are in ``have``."""
+    total = sum(weights.values())
+    found = {t for t in weights if t in have}
+    # "with MNIST or with SVHN", "speech or vision": one alternative present is enough.
+    for group in alternatives:
+        if found.intersection(group):
+            found.update(group)
+    return sum(w for t, w in weights.items() if t in found) / total if total else 0.0
 
 
 def _title_names(title: str) -> list[str]:
@@ -349,6 +373,9 @@ class QuestionProfile:
     term_alternatives: tuple[tuple[str, ...], ...] = ()
     initialisms: frozenset[str] = frozenset()
     outside: float | None = None  # cosine of the closest background paper, when known
+    topical: dict[str, float] = field(default_factory=dict)  # weights of the terms rare in the background
+    outside_coverage: float = 0.0  # the best coverage of those among the closest background papers
+    length: float = 0.0  # log(words / SHORT), 0 if shorter: a long question's terms are partly incidental
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -376,11 +403,21 @@ def or_term_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
-def _profile(question: str, lexical: LexicalIndex, outside: float | None) -> QuestionProfile:
+def _profile(
+    question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
+) -> QuestionProfile:
     weights = {t: lexical.idf(t) for t in dict.fromkeys(terms(question))}
     names = tuple(question_entities(question))
     alternatives = or_alternatives(question), or_term_alternatives(question)
-    return QuestionProfile(weights, names, *alternatives, _initialisms(question), outside)
+    outside, topical, covered = None, {}, 0.0
+    if background is not None and vector is not None:
+        outside, neighbours = background.nearest(vector)
+        topical = {t: w for t, w in weights.items() if t not in background.common}
+        covered = max((_coverage(topical, alternatives[1], have) for have in neighbours), default=0.0)
+    length = math.log(max(len(question.split()), SHORT) / SHORT)
+    return QuestionProfile(
+        weights, names, *alternatives, _initialisms(question), outside, topical, covered, length
+    )
 
 
 def _initialisms(question: str) -> frozenset[str]:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 import rag
-from rag.facets import asked, asks_quantity, reports_quantity, roles
+from rag.facets import asked, asks_quantity, measured, reports_quantity, roles
 from rag.support import or_alternatives, or_term_alternatives, question_entities, spells_out
 from tests.test_answer import assert_well_cited
 
@@ -106,6 +106,25 @@ def test_numbers_asked_and_stated():
     assert not reports_quantity("as in (Chernozhukov et al., 2018) on CIFAR-10")
 
 
+def test_the_number_must_be_about_what_was_asked():
+    assert measured("How many GPU hours did it take to train DiGIT?") == {"gpu", "hour"}
+    assert measured("how many anchors do relative representations need") == {"anchor"}
+    assert "hour" in measured("How long does Adapt-then-Unlearn take to run?")
+    assert measured("what mIoU does PartSLIP++ get?") == {"miou"}
+    # Comparisons and "how much does X improve" take any number next to the question's words.
+    assert measured("How many fewer environment interactions does CLUTR need?") == frozenset()
+    assert measured("By how much did likelihood displacement reduce the refusal rate?") == frozenset()
+
+
+def test_a_paper_stating_other_numbers_does_not_answer_how_many(seed_settings):
+    # CDHF's abstract says it reduces latency and gives one number: 535 programmers.
+    question = "How many milliseconds of latency does CDHF save per suggestion?"
+    latency = rag.answer(question, settings=seed_settings)
+    assert latency.abstained
+    people = rag.answer("How many programmers was CDHF evaluated with?", settings=seed_settings)
+    assert not people.abstained and "535 programmers" in people.body
+
+
 def test_an_abstracts_own_reference_numbers_are_not_quoted_as_citations(settings, tmp_path):
     import json
 
@@ -166,13 +185,13 @@ def test_an_acronym_the_paper_spells_out_is_not_missing(seed_settings):
 
 
 def test_a_better_fit_outside_the_collection_means_the_collection_does_not_answer(seed_settings):
-    # Off-topic, but it shares "code", "decoder" and "neural network" with papers
-    # of the collection; quantum error-correction papers in the bundled
-    # background fit it far better.
-    question = "quantum error correction surface code decoder neural network"
+    # PartSLIP++ segments 3D point clouds into parts; it generates nothing, and
+    # papers in the bundled background that generate point clouds fit far better.
+    question = "Which paper uses diffusion models to generate 3D point clouds of object parts?"
     assert rag.answer(question, settings=seed_settings).abstained
     without = rag.answer(question, settings=seed_settings.replace(background=""))
-    assert not without.abstained  # what the lexical signals alone conclude
+    assert not without.abstained  # what the collection's own signals conclude
+    assert without.citations[0].title.startswith("PartSLIP++")
 
 
 def test_the_outside_feature_needs_the_question_vector_and_lowers_support(seed_settings):
@@ -191,6 +210,43 @@ def test_the_outside_feature_needs_the_question_vector_and_lowers_support(seed_s
     far = index.support.judge(dataclasses.replace(profile, outside=0.8), pid, 0.6, 0.1)
     assert close.outside == pytest.approx(-0.4) and far.outside == pytest.approx(0.2)
     assert far.probability < close.probability
+
+
+def test_words_that_papers_outside_cover_and_the_candidate_lacks_lower_support(seed_settings):
+    from rag.compose import margin
+    from rag.index import open_index
+    from rag.retrieve import search
+
+    index = open_index(seed_settings)
+    # Treatment effects from images are in the collection, from social media posts are not;
+    # background papers on them have "social media", a rare pair ("text", "effect" are common words).
+    question = "Which paper estimates heterogeneous treatment effects from text such as social media posts?"
+    vector = index.embedder.query_vector(question)
+    profile = index.support.profile(question, vector)
+    assert {"social", "media"} <= profile.topical.keys() and "text" not in profile.topical
+    assert 0.0 < profile.outside_coverage <= 1.0
+    assert index.support.profile(question).outside_coverage == 0.0  # no vector: no background
+    hits = search(index, question, vector, 10)
+    args = hits[0].paper_id, hits[0].similarity, margin(hits, 0)
+    lacking = index.support.judge(profile, *args)
+    assert lacking.outside_terms > 0.0 and not lacking.supported
+    level = index.support.judge(dataclasses.replace(profile, outside_coverage=0.0), *args)
+    assert level.supported  # without the words' evidence it would be cited
+    assert rag.answer(question, settings=seed_settings).abstained
+
+
+def test_a_damaged_background_file_is_a_one_line_error(seed_settings, tmp_path):
+    import numpy as np
+
+    from rag.background import BUNDLED
+
+    with np.load(BUNDLED) as data:
+        parts = dict(data)
+    parts["term_ptr"] = parts["term_ptr"][:-5]
+    damaged = tmp_path / "damaged.npz"
+    np.savez(damaged, **parts)
+    with pytest.raises(rag.RagError, match=r"is damaged .* rebuild it with bench/build_background\.py"):
+        rag.answer("What does DiffuseVAE do?", settings=seed_settings.replace(background=str(damaged)))
 
 
 def test_a_background_file_that_is_not_one_is_a_one_line_error(seed_settings, tmp_path):
