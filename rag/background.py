@@ -6,7 +6,7 @@ meaning with some paper of the collection, so similarity and word coverage
 alone take it for answerable. What gives it away is that papers outside the
 collection fit it better: closer in meaning, and covering more of its words
 (a video compression paper has "video"; the image compression paper lacks it).
-The bundled background is a sample of 16,000 machine-learning abstracts (arXiv
+The bundled background is a sample of 4,000 machine-learning abstracts (arXiv
 2025-2026), one mean sentence vector and the set of distinct terms each (no
 text), built by ``bench/build_background.py``; the support model compares the
 question's best matches there with its best match in the collection.
