@@ -38,7 +38,13 @@ from rag.evaluate import load_questions  # noqa: E402
 from rag.index import open_index  # noqa: E402
 from rag.retrieve import search  # noqa: E402
 
-VALIDATION = ("questions.jsonl", "dev_questions.jsonl", "fresh_questions.jsonl", "holdout_questions.jsonl")
+VALIDATION = (
+    "questions.jsonl",
+    "dev_questions.jsonl",
+    "fresh_questions.jsonl",
+    "holdout_questions.jsonl",
+    "final_questions.jsonl",
+)
 VARIANTS = {
     "no background": support.FEATURES[:5],
     "background vectors": support.FEATURES[:6],

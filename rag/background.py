@@ -43,7 +43,7 @@ class Background:
 
     ``term_ptr[i]:term_ptr[i + 1]`` slices ``term_ids``, ids into ``vocab``, to
     paper ``i``'s distinct terms (``rag.lexical.terms`` of title and abstract).
-    ``common``: the terms in at least ``COMMON`` of the papers.
+    ``common``: the terms in at least ``COMMON`` of the papers; ``words``: all of them.
     """
 
     vectors: np.ndarray
@@ -51,6 +51,7 @@ class Background:
     term_ptr: np.ndarray
     term_ids: np.ndarray
     common: frozenset[str] = frozenset()
+    words: frozenset[str] = frozenset()
 
     def best(self, vector: np.ndarray) -> float:
         """Cosine of the background paper closest to ``vector``."""
@@ -97,4 +98,4 @@ def _load(path: str, embed_model: str) -> Background | None:
         )
     counts = np.bincount(ids, minlength=len(vocab))
     common = frozenset(vocab[counts >= COMMON * len(vectors)].tolist())
-    return Background(vectors, vocab, ptr, ids, common)
+    return Background(vectors, vocab, ptr, ids, common, frozenset(vocab.tolist()))

@@ -78,6 +78,34 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words)
 
 
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def one_edit_away(word: str) -> set[str]:
+    """Every string one deletion, transposition, substitution or insertion (a-z) from ``word``."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
+    out |= {a + c + b for a, b in splits for c in _LETTERS}
+    out.discard(word)
+    return out
+
+
+def within_one_edit(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` differ by at most one edit (as ``one_edit_away``)."""
+    if a == b:
+        return True
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = next((k for k, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a))
+    if len(a) < len(b):
+        return a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i + 1 :] or (a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1])
+
+
 def _grown(array: np.ndarray, size: int, fill: int = 0) -> np.ndarray:
     """``array`` with room for ``size`` items, doubling so n appends cost O(n) copies in all."""
     if size <= len(array):
@@ -271,6 +299,12 @@ class LexicalIndex:
     def known(self, term: str) -> bool:
         """True when some present paper contains ``term``."""
         return term != _EMPTY and self._present_df(term) > 0
+
+    def nearest_known(self, term: str) -> str | None:
+        """The most common present term one edit from ``term`` ("serach" -> "search"), if any."""
+        found = [(self._present_df(t), t) for t in one_edit_away(term) if t in self._vocab]
+        found = [(df, t) for df, t in found if df > 0]
+        return max(found)[1] if found else None
 
     def _slot(self, doc: int) -> int:
         return int(self._slot_of[doc]) if 0 <= doc < len(self._slot_of) else -1

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .corpus import Paper
-from .lexical import LexicalIndex, stopwords, terms
+from .lexical import LexicalIndex, stopwords, terms, within_one_edit
 
 if TYPE_CHECKING:
     import numpy as np
@@ -278,10 +278,14 @@ class SupportModel:
         """Names in some title: a question naming one is about that paper, not a follow-up."""
         return self._title_names.keys()
 
-    def _mentions(self, paper_id: str, name: str, initialism: bool = False) -> bool:
-        """True when the paper names ``name``; an ``initialism`` also counts when spelled out."""
+    def _mentions(self, paper_id: str, name: str, initialism: bool = False, typo: bool = False) -> bool:
+        """True when the paper names ``name``; an ``initialism`` also counts when spelled out.
+
+        A ``typo`` (a name no paper of the field has, "Linkdin") also counts when the
+        paper has a name one edit from it ("LinkedIn").
+        """
         names = self._names[paper_id]
-        if name in names:
+        if name in names or (typo and any(within_one_edit(name, n) for n in names)):
             return True
         # "CelebA-HQ" is mentioned by a paper that says "CelebA", or "CelebA-HQ-128".
         if len(name) >= 6 and any(len(n) >= 5 and name.startswith(n) for n in names):
@@ -307,7 +311,11 @@ class SupportModel:
 
         """
         coverage = self.coverage(profile, paper_id)
-        missing = tuple(n for n in profile.names if not self._mentions(paper_id, n, n in profile.initialisms))
+        missing = tuple(
+            n
+            for n in profile.names
+            if not self._mentions(paper_id, n, n in profile.initialisms, n in profile.misspelled)
+        )
         # "on CIFAR-10 or ImageNet": naming one of the alternatives is enough.
         for group in profile.alternatives:
             if any(n not in missing for n in group):
@@ -372,6 +380,7 @@ class QuestionProfile:
     alternatives: tuple[tuple[str, ...], ...] = ()
     term_alternatives: tuple[tuple[str, ...], ...] = ()
     initialisms: frozenset[str] = frozenset()
+    misspelled: frozenset[str] = frozenset()  # names that look like typos (see ``_spelling``)
     outside: float | None = None  # cosine of the closest background paper, when known
     topical: dict[str, float] = field(default_factory=dict)  # weights of the terms rare in the background
     outside_coverage: float = 0.0  # the best coverage of those among the closest background papers
@@ -403,11 +412,25 @@ def or_term_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
+def _spelling(term: str, lexical: LexicalIndex, background: Background | None) -> str | None:
+    """The collection's term a misspelled question term stands for ("serach" -> "search"), if any.
+
+    Only a word that neither the collection nor the field's papers (the
+    background) ever use is taken for a typo: "video" is a real word that the
+    collection lacks, which is what abstention must see.
+    """
+    if background is None or len(term) < 5 or not term.isalpha() or term in background.words:
+        return None
+    return None if lexical.known(term) else lexical.nearest_known(term)
+
+
 def _profile(
     question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
 ) -> QuestionProfile:
-    weights = {t: lexical.idf(t) for t in dict.fromkeys(terms(question))}
+    question_terms = [_spelling(t, lexical, background) or t for t in terms(question)]
+    weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
     names = tuple(question_entities(question))
+    misspelled = frozenset(n for n in names if _spelling(n, lexical, background))
     alternatives = or_alternatives(question), or_term_alternatives(question)
     outside, topical, covered = None, {}, 0.0
     if background is not None and vector is not None:
@@ -416,7 +439,7 @@ def _profile(
         covered = max((_coverage(topical, alternatives[1], have) for have in neighbours), default=0.0)
     length = math.log(max(len(question.split()), SHORT) / SHORT)
     return QuestionProfile(
-        weights, names, *alternatives, _initialisms(question), outside, topical, covered, length
+        weights, names, *alternatives, _initialisms(question), misspelled, outside, topical, covered, length
     )
 
 
