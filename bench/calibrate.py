@@ -6,8 +6,10 @@ Features of each question's top-ranked paper (similarity, coverage, missing
 names, margin, the question's length and, with a background, outside and
 outside_terms) are fitted
 with logistic regression against "some paper answers it", on every question
-set that has already guided a decision (``VALIDATION``: 528 questions that are
-not follow-ups). tests/data/final_questions.jsonl is never read.
+set that had guided a decision before this fit (``VALIDATION``: 528 questions
+that are not follow-ups). tests/data/final_questions.jsonl was scored once
+after the fit and tests/data/blind_questions.jsonl after the last change; the
+fit never reads either.
 
 It cross-validates two ways, reporting abstention recall (R) and false
 refusals (F) at the support threshold on the held-out part: 5 folds x 3
@@ -43,7 +45,6 @@ VALIDATION = (
     "dev_questions.jsonl",
     "fresh_questions.jsonl",
     "holdout_questions.jsonl",
-    "final_questions.jsonl",
 )
 VARIANTS = {
     "no background": support.FEATURES[:5],

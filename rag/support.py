@@ -44,8 +44,11 @@ if TYPE_CHECKING:
 
     from .background import Background
 
-# Fitted by bench/calibrate.py; see README. WEIGHTS when a background is
-# available (the default), WEIGHTS_ALONE when not (another embedding model).
+# Fitted by bench/calibrate.py on the 528 validation questions; see README. WEIGHTS when
+# a background is available (the default), WEIGHTS_ALONE when not (another embedding
+# model). Fitted before misspellings were read (``_spelling``): a refit after it moves
+# no weight by more than 0.3 and abstains the same when a set is left out, but turns
+# "What datasets are used for evaluating unlearning?" into a refusal, so this fit stays.
 WEIGHTS = {
     "bias": -3.41, "similarity": 1.18, "coverage": 6.91, "missing": -2.64, "margin": -2.28, "length": 2.38,
     "outside": -5.22, "outside_terms": -1.76,
