@@ -254,3 +254,40 @@ def test_a_background_file_that_is_not_one_is_a_one_line_error(seed_settings, tm
     bad.write_text("not numpy")
     with pytest.raises(rag.RagError, match=r"is not a background file .* bench/build_background\.py"):
         rag.answer("What does DiffuseVAE do?", settings=seed_settings.replace(background=str(bad)))
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("serach", "search", True),  # transposition
+        ("linkdin", "linkedin", True),  # insertion
+        ("datset", "dataset", True),
+        ("overveiw", "overview", True),
+        ("video", "audio", False),  # two substitutions
+        ("cifar", "cifar", True),
+        ("abc", "cba", False),
+    ],
+)
+def test_one_edit(a, b, expected):
+    from rag.lexical import one_edit_away, within_one_edit
+
+    assert within_one_edit(a, b) is expected
+    assert (b in one_edit_away(a)) is (expected and a != b)
+
+
+def test_a_misspelled_word_is_read_as_the_collection_word_one_edit_away(seed_settings):
+    from rag.index import open_index
+
+    index = open_index(seed_settings)
+    question = "What problem does Differentiable Neural Input Serach solve for recommender systems?"
+    profile = index.support.profile(question)
+    assert "search" in profile.weights and "serach" not in profile.weights
+    assert "serach" in profile.misspelled  # a name the paper writes "Search"
+    answer = rag.answer(question, settings=seed_settings)
+    assert not answer.abstained
+    assert answer.citations[0].title.startswith("Differentiable Neural Input Search")
+    # A word the field uses is never "corrected", though the collection lacks it and has
+    # "albeit", one edit away.
+    assert index.lexical.nearest_known("albert") == "albeit"
+    profile = index.support.profile("Which paper fine-tunes ALBERT for question answering?")
+    assert "albert" in profile.weights and not profile.misspelled
