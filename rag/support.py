@@ -15,10 +15,13 @@ its paper (far, answerable). So support combines three signals:
 - ``outside``: how much better the closest paper *outside* the collection fits
   the question (``rag/background.py``); "neural video compression" fits an image
   compression paper well, and video compression papers elsewhere better;
-- ``outside_terms``: how much more of the question's words (IDF-weighted) the
-  best of the closest papers outside the collection contains than the paper
-  does: the word the paper lacks ("video") is where a neighbouring topic shows,
-  while a paraphrase's other words are in no paper at all.
+- ``outside_terms``: how much more of the question's rare words (IDF-weighted;
+  words in 5% or more of the background's papers do not count) the best of the
+  closest papers outside the collection contains than the paper does: the word
+  the paper lacks ("social media") is where a neighbouring topic shows, while a
+  paraphrase's other words are in no paper at all;
+- ``length``: how far past ten words the question runs, since a long question's
+  incidental words lower coverage without saying anything about the paper.
 
 A logistic model over these, fitted on the labeled validation questions
 (``bench/calibrate.py``), gives the probability that the paper answers.
