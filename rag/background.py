@@ -53,10 +53,6 @@ class Background:
     common: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
 
-    def best(self, vector: np.ndarray) -> float:
-        """Cosine of the background paper closest to ``vector``."""
-        return float(np.max(self.vectors @ vector)) if len(self.vectors) else -1.0
-
     def nearest(self, vector: np.ndarray, k: int = NEIGHBOURS) -> tuple[float, list[frozenset[str]]]:
         """The closest background paper's cosine, and the term sets of the ``k`` closest."""
         if not len(self.vectors):

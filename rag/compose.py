@@ -260,13 +260,12 @@ def compose(
             about = measured(question)
             supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
         if (wants_many(question) or (pointed and not profile.names)) and supported:
-            # A list keeps papers whose support is comparable to the best one's,
-            # that share its rarest matching term ("machine unlearning" lists
-            # papers on unlearning, not every paper on machine learning), and
-            # that name whatever it names of what was asked ("PDEs").
-            # Once the best paper answers, the others are measured against it, not
-            # against the threshold: "Which papers study machine unlearning?" lists a
-            # GAN unlearning paper that never says "machine".
+            # Once the best paper answers, a list keeps the papers whose support is
+            # comparable to its (measured against it, not the threshold: a GAN
+            # unlearning paper that never says "machine"), that share its rarest
+            # matching term ("machine unlearning" lists papers on unlearning, not
+            # every paper on machine learning), and that name whatever it names of
+            # what was asked ("PDEs").
             best, top = max(supported, key=lambda he: he[1].probability)
             floor = RELATIVE_SUPPORT * top.probability
             topic = model.topic_term(profile, best.paper_id)
