@@ -40,7 +40,9 @@ NEIGHBOUR_RATIO = 0.5
 # Facet-aware choice (rag/facets.py), same script: the bonus for a sentence playing
 # the role asked for, and how strongly a sentence must play a role to be quoted for a
 # "what does X do?" summary. Not fitted: at most three sentences of a paper (two when
-# listed for a pointed facet, one otherwise), and the roles a summary covers.
+# listed for a pointed facet, one otherwise; never all of an abstract), and the roles a
+# summary covers. Three rather than two for a single paper's pointed, how and plain
+# questions: facts found 0.614 -> 0.689 over the validation sets, answers 63 -> 83 words.
 FACET_WEIGHT = 0.3
 SENTENCES_PER_PAPER = 3
 SENTENCES_PER_LISTED_PAPER = 1
@@ -152,11 +154,13 @@ def _sentence_scores(passages: Sequence[Passage], weights: dict[str, float]) -> 
 def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: frozenset[str]) -> list[Passage]:
     """The paper's sentences that carry what was asked, in abstract order (at most ``limit``).
 
-    Without a facet: the best sentence, plus a neighbour if nearly as good. With
-    one: sentences are scored with a bonus for playing the asked role, and a
-    second one is added when nearly as good. "What does X do?" gets the best
-    contribution, how and result sentences.
+    Without a facet: the best sentence, plus its neighbours if nearly as good. With
+    one: sentences are scored with a bonus for playing the asked role, and the
+    next best are added while nearly as good. "What does X do?" gets the best
+    contribution, how and result sentences, then more of the paper's own
+    sentences while nearly as good. Never the whole abstract.
     """
+    limit = min(limit, max(1, len(hit.passages) - 1))
     scores = _sentence_scores(hit.passages, weights)
     best = max(range(len(scores)), key=scores.__getitem__)
     if limit <= 1:
@@ -177,6 +181,8 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
             carriers = [i for i in own if kinds[i].get(role, 0.0) >= SUMMARY_ROLE_MIN and i not in chosen]
             if carriers:
                 chosen.append(max(carriers, key=scores.__getitem__))
+        rest = sorted((i for i in own if i not in chosen), key=scores.__getitem__, reverse=True)
+        chosen += [i for i in rest if scores[i] >= NEIGHBOUR_RATIO * scores[best]][: limit - len(chosen)]
     else:
         bonus = [FACET_WEIGHT * max((k.get(f, 0.0) for f in facets), default=0.0) for k in kinds]
         combined = [s + b for s, b in zip(scores, bonus, strict=True)]
@@ -185,8 +191,8 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
         else:
             near = [i for i, p in enumerate(hit.passages) if abs(p.number - hit.passages[best].number) == 1]
         near = [i for i in near if combined[i] >= NEIGHBOUR_RATIO * combined[best] and combined[i] > 0]
-        if near:
-            chosen.append(max(near, key=combined.__getitem__))
+        near.sort(key=combined.__getitem__, reverse=True)
+        chosen += near[: limit - 1]
     return sorted((hit.passages[i] for i in chosen), key=lambda p: p.number)
 
 
@@ -287,8 +293,6 @@ def compose(
     lines = []
     many = len(chosen) > 1
     limit = (SENTENCES_PER_LISTED_PAPER + pointed) if many else SENTENCES_PER_PAPER
-    if not facets and not many:
-        limit = 2
     for number, (hit, probability) in enumerate(chosen, start=1):
         picked = _pick_sentences(hit, profile.weights, limit, facets)
         snippet = _span(hit.paper.abstract, picked)
