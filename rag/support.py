@@ -5,7 +5,8 @@ ImageNet" (close, unanswerable) from a paraphrase that shares no words with
 its paper (far, answerable). So support combines three signals:
 
 - ``similarity``: cosine of the paper's closest sentence to the question;
-- ``coverage``: the IDF-weighted share of the question's terms the paper contains;
+- ``coverage``: the IDF-weighted share of the question's terms the paper contains
+  (words that frame the request, "summarize", "here", "each one", do not count);
 - ``missing``: named things the question asks about (``ImageNet``, ``CIFAR-100``,
   ``BigGAN``, ``wav2vec``) that the paper never mentions. Acronyms count as
   present when the paper spells them out ("VAE" ~ "variational autoencoder");
@@ -340,7 +341,7 @@ class SupportModel:
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
         """The IDF-weighted share of the question's terms that the paper contains."""
-        return _coverage(profile.weights, profile.term_alternatives, self._terms[paper_id])
+        return _coverage(profile.content or profile.weights, profile.term_alternatives, self._terms[paper_id])
 
     def has_term(self, paper_id: str, term: str) -> bool:
         """True when the paper's title or abstract contains the (stemmed) term."""
@@ -391,6 +392,7 @@ class QuestionProfile:
     topical: dict[str, float] = field(default_factory=dict)  # weights of the terms rare in the background
     outside_coverage: float = 0.0  # the best coverage of those among the closest background papers
     length: float = 0.0  # log(words / SHORT), 0 if shorter: a long question's terms are partly incidental
+    content: dict[str, float] = field(default_factory=dict)  # ``weights`` without the framing words
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -430,22 +432,39 @@ def _spelling(term: str, lexical: LexicalIndex, background: Background | None) -
     return None if lexical.known(term) else lexical.nearest_known(term)
 
 
+# Words that frame a request rather than name its content: "Summarize what X is
+# designed to do", "which papers here tackle ...", "what does each one focus on".
+# A paper need not contain them to answer, so coverage does not count them (sentence
+# choice still does: "compared" asks for a comparison sentence).
+_FRAME = frozenset(
+    terms(
+        "summarize summary summarise overview nutshell gist briefly brief main idea here collection "
+        "tackle tackles deal deals handle focus focuses seem seems each one two three both change changes "
+        "original compared compare comparison differ difference differences designed design propose "
+        "proposes contribution contributions aim aims goal mention mentions discuss discusses cover "
+        "covers exactly actually really basically specifically particular"
+    )
+)
+
+
 def _profile(
     question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
 ) -> QuestionProfile:
     question_terms = [_spelling(t, lexical, background) or t for t in terms(question)]
     weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
+    content = {t: w for t, w in weights.items() if t not in _FRAME} or weights
     names = tuple(question_entities(question))
     misspelled = frozenset(n for n in names if _spelling(n, lexical, background))
     alternatives = or_alternatives(question), or_term_alternatives(question)
     outside, topical, covered = None, {}, 0.0
     if background is not None and vector is not None:
         outside, neighbours = background.nearest(vector)
-        topical = {t: w for t, w in weights.items() if t not in background.common}
+        topical = {t: w for t, w in content.items() if t not in background.common}
         covered = max((_coverage(topical, alternatives[1], have) for have in neighbours), default=0.0)
     length = math.log(max(len(question.split()), SHORT) / SHORT)
+    initialisms = _initialisms(question)
     return QuestionProfile(
-        weights, names, *alternatives, _initialisms(question), misspelled, outside, topical, covered, length
+        weights, names, *alternatives, initialisms, misspelled, outside, topical, covered, length, content
     )
 
 

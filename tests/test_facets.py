@@ -291,3 +291,26 @@ def test_a_misspelled_word_is_read_as_the_collection_word_one_edit_away(seed_set
     assert index.lexical.nearest_known("albert") == "albeit"
     profile = index.support.profile("Which paper fine-tunes ALBERT for question answering?")
     assert "albert" in profile.weights and not profile.misspelled
+
+
+def test_words_that_frame_the_request_do_not_count_against_a_paper(seed_settings):
+    """ "Summarize what VLUCI is designed to do" was refused: VLUCI's abstract never says
+    "summarize" or "designed". Those words say how to answer, not what about."""
+    from rag.index import open_index
+
+    index = open_index(seed_settings)
+    framed = index.support.profile("Summarize what VLUCI is designed to do.")
+    plain = index.support.profile("VLUCI")
+    vluci = next(p for p in index.papers if p.title.startswith("VLUCI"))
+    assert "summar" in framed.weights  # still there to choose sentences with
+    coverage = index.support.coverage
+    assert coverage(framed, vluci.paper_id) == coverage(plain, vluci.paper_id) == 1.0
+    for question in (
+        "Summarize what VLUCI is designed to do.",
+        "Which papers here tackle machine unlearning, and how do their settings differ?",
+    ):
+        answer = rag.answer(question, settings=seed_settings)
+        assert not answer.abstained, question
+    # A content word is still content: no paper here is about batch normalization.
+    batch_norm = "How does batch normalization behave at inference time?"
+    assert rag.answer(batch_norm, settings=seed_settings).abstained
