@@ -493,4 +493,6 @@ def spells_out(text: str, acronym: str) -> bool:
     words = _INITIAL_WORD_RE.findall(text.replace("-", " "))
     every = "".join(w[0] for w in words).lower()
     content = "".join(w[0] for w in words if w.lower() not in stop).lower()
-    return acronym in every or acronym in content
+    # Skipping stopwords finds some three-letter run in any long abstract ("SAC" in
+    # "sampled ... a curriculum"); only longer acronyms may skip them.
+    return acronym in every or (len(acronym) > 3 and acronym in content)

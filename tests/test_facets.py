@@ -159,6 +159,9 @@ def test_contractions_of_i_are_not_names():
         ("a bag of words model", "bow", True),
         ("each model is evaluated", "em", False),  # two lower-case words spell nothing
         ("partial derivatives of the loss", "pde", False),
+        # Three letters only from consecutive words: "SAC" is not in CLUTR's abstract.
+        ("tasks sampled by an agent for the curriculum", "sac", False),
+        ("a generative model for longitudinal data", "gmld", True),
     ],
 )
 def test_spells_out(text, acronym, expected):
