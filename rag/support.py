@@ -25,7 +25,10 @@ its paper (far, answerable). So support combines three signals:
   incidental words lower coverage without saying anything about the paper.
 
 A logistic model over these, fitted on the labeled validation questions
-(``bench/calibrate.py``), gives the probability that the paper answers.
+(``bench/calibrate.py``), gives the probability that the paper answers. One
+rule overrides it: a question that asks to choose between two rare words of the
+field ("random forests or gradient boosting?") is not answered by a paper that
+names neither.
 """
 
 from __future__ import annotations
@@ -337,6 +340,12 @@ class SupportModel:
         weights = WEIGHTS if known else WEIGHTS_ALONE
         z = weights["bias"] + sum(weights.get(f, 0.0) * v for f, v in zip(FEATURES, values, strict=True))
         p = 1.0 / (1.0 + math.exp(-z))
+        # "Were random forests or gradient boosting used?" asks the paper to choose; one
+        # that names neither does not answer, however well it fits the rest.
+        have = self._terms[paper_id]
+        unanswered = tuple("/".join(g) for g in profile.choices if not any(t in have for t in g))
+        if unanswered:
+            missing, p = missing + unanswered, 0.0
         return Evidence(similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
@@ -393,6 +402,7 @@ class QuestionProfile:
     outside_coverage: float = 0.0  # the best coverage of those among the closest background papers
     length: float = 0.0  # log(words / SHORT), 0 if shorter: a long question's terms are partly incidental
     content: dict[str, float] = field(default_factory=dict)  # ``weights`` without the framing words
+    choices: tuple[tuple[str, ...], ...] = ()  # "A or B" asked between rare words (see ``judge``)
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -409,9 +419,15 @@ def or_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
-def or_term_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
-    """The content terms either side of each "or": "speech or vision models" -> (speech, vision)."""
-    parts = _OR_RE.split(question)
+_CHOICE_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*", re.I)
+
+
+def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple[str, ...], ...]:
+    """The content terms either side of each "or": "speech or vision models" -> (speech, vision).
+
+    ``choices``: only a spelled-out "or", not a slash ("chosen/rejected pairs" is one thing).
+    """
+    parts = (_CHOICE_RE if choices else _OR_RE).split(question)
     groups = []
     for left, right in itertools.pairwise(parts):
         before, after = terms(left)[-1:], terms(right)[:1]
@@ -456,15 +472,29 @@ def _profile(
     names = tuple(question_entities(question))
     misspelled = frozenset(n for n in names if _spelling(n, lexical, background))
     alternatives = or_alternatives(question), or_term_alternatives(question)
-    outside, topical, covered = None, {}, 0.0
+    outside, topical, covered, choices = None, {}, 0.0, ()
     if background is not None and vector is not None:
         outside, neighbours = background.nearest(vector)
         topical = {t: w for t, w in content.items() if t not in background.common}
         covered = max((_coverage(topical, alternatives[1], have) for have in neighbours), default=0.0)
+        # "random forests or gradient boosting?": both sides rare words of the field.
+        choices = tuple(
+            g for g in or_term_alternatives(question, choices=True) if all(t in topical for t in g)
+        )
     length = math.log(max(len(question.split()), SHORT) / SHORT)
     initialisms = _initialisms(question)
     return QuestionProfile(
-        weights, names, *alternatives, initialisms, misspelled, outside, topical, covered, length, content
+        weights,
+        names,
+        *alternatives,
+        initialisms,
+        misspelled,
+        outside,
+        topical,
+        covered,
+        length,
+        content,
+        choices,
     )
 
 

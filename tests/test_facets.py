@@ -317,3 +317,19 @@ def test_words_that_frame_the_request_do_not_count_against_a_paper(seed_settings
     # A content word is still content: no paper here is about batch normalization.
     batch_norm = "How does batch normalization behave at inference time?"
     assert rag.answer(batch_norm, settings=seed_settings).abstained
+
+
+def test_a_choice_between_things_the_paper_never_names_is_not_answered(seed_settings):
+    """ "Random forests or gradient boosting?" fits the DML panel paper well in every other
+    word, but the paper names neither, so it cannot say which was used."""
+    question = (
+        "In the Double Machine Learning meets Panel Data study, were random forests or "
+        "gradient boosting used as the nuisance learners?"
+    )
+    assert rag.answer(question, settings=seed_settings).abstained
+    # Naming one of the two is an answer; a slash joins one thing, not a choice.
+    named_one = "Was DiffuseVAE benchmarked on CIFAR-10 or on ImageNet?"
+    assert not rag.answer(named_one, settings=seed_settings).abstained
+    assert or_term_alternatives("chosen/rejected pairs", choices=True) == ()
+    forests = or_term_alternatives("random forests or gradient boosting", choices=True)
+    assert forests == (("forest", "gradient"),)
