@@ -72,6 +72,7 @@ _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.']*[A-Za-z0-9+]|[A-Za-z0-9]")
 _ACRONYM_RE = re.compile(r"\(([A-Za-z][A-Za-z0-9\-]{1,11}?)s?\)")
 # What may follow a name and still mean it: "CelebA-HQ-128", "github.com/...".
 _NAME_SUFFIX = re.compile(r"\d+|com|io|org")
+_SIZE_RE = re.compile(r"(\d+)x(\d+)")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n)(\w+)")
 # "I'd", "I've": capitalized, never a name.
 _CONTRACTION_RE = re.compile(r"I'(?:m|d|ve|ll)", re.I)
@@ -308,6 +309,9 @@ class SupportModel:
         if long_form and all(t in have for t in long_form):
             return True
         paper = self._papers[paper_id]
+        size = _SIZE_RE.fullmatch(name)
+        if size and re.search(rf"\b{size[1]}\s*(?:x|×|\*|times|by)\s*{size[2]}\b", paper.abstract):
+            return True  # "1024x1024" as an abstract writes it: "1024 × 1024", "1024 times 1024"
         return initialism and spells_out(f"{paper.title} {paper.abstract}", name)
 
     def judge(self, profile: QuestionProfile, paper_id: str, similarity: float, margin: float) -> Evidence:
@@ -458,7 +462,8 @@ _FRAME = frozenset(
         "tackle tackles deal deals handle focus focuses seem seems each one two three both change changes "
         "original compared compare comparison differ difference differences designed design propose "
         "proposes contribution contributions aim aims goal mention mentions discuss discusses cover "
-        "covers exactly actually really basically specifically particular"
+        "covers exactly actually really basically specifically particular report reports reported get gets "
+        "make makes need needs"
     )
 )
 

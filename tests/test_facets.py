@@ -333,3 +333,14 @@ def test_a_choice_between_things_the_paper_never_names_is_not_answered(seed_sett
     assert or_term_alternatives("chosen/rejected pairs", choices=True) == ()
     forests = or_term_alternatives("random forests or gradient boosting", choices=True)
     assert forests == (("forest", "gradient"),)
+
+
+def test_an_image_size_is_found_however_the_abstract_writes_it(seed_settings):
+    # Binary Latent Diffusion's abstract says "1024 times 1024" (a PDF's ×).
+    answer = rag.answer("How does Binary Latent Diffusion get to 1024x1024 images?", settings=seed_settings)
+    assert not answer.abstained
+    assert answer.citations[0].title == "Binary Latent Diffusion"
+    # A size no abstract states is still missing.
+    assert rag.answer(
+        "How does Binary Latent Diffusion get to 4096x4096 images?", settings=seed_settings
+    ).abstained
