@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .facets import asked, asks_quantity, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
-from .support import Evidence, SupportModel
+from .support import Evidence, QuestionProfile, SupportModel
 
 if TYPE_CHECKING:
     import numpy as np
@@ -108,6 +108,22 @@ class Citation:
 def wants_many(question: str) -> bool:
     """True when the question asks for a list of papers rather than one answer."""
     return bool(_MANY_RE.search(question))
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-]*[A-Za-z0-9+]")
+
+
+def names_paper(question: str, title: str) -> bool:
+    """True when the question names the paper.
+
+    A paper's names: the part of its title before a colon ("DiffuseVAE", "Smooth
+    Diffusion") or a short title itself, and mixed-case words in it ("CycleDiffusion").
+    """
+    head = title.split(":")[0].strip() if ":" in title else title
+    names = {head} if len(head.split()) <= 4 else set()
+    names |= {t for t in _TOKEN_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()}
+    low = question.lower()
+    return any(re.search(rf"(?<![\w-]){re.escape(n.lower())}(?![\w-])", low) for n in names)
 
 
 def _cite(sentence: str, number: int) -> str:
@@ -254,45 +270,27 @@ def compose(
     # "What datasets are used for evaluating unlearning?" asks of a topic, not a
     # paper: every paper on it that reports the facet is an answer.
     pointed = bool(facets & POINTED_FACETS)
+    by_name = False
     if focus:
         chosen = [(h, 1.0) for h in hits if h.paper_id in focus]
     else:
         judged: list[tuple[Hit, Evidence]] = [
             (h, model.judge(profile, h.paper_id, h.similarity, margin(hits, i))) for i, h in enumerate(hits)
         ]
-        supported = [(h, e) for h, e in judged if e.supported]
-        if asks_quantity(question):
-            # "How many parameters does X have?" is not answered by a paper that states no number.
-            about = measured(question)
-            supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
-        if (wants_many(question) or (pointed and not profile.names)) and supported:
-            # Once the best paper answers, a list keeps the papers whose support is
-            # comparable to its (measured against it, not the threshold: a GAN
-            # unlearning paper that never says "machine"), that share its rarest
-            # matching term ("machine unlearning" lists papers on unlearning, not
-            # every paper on machine learning), and that name whatever it names of
-            # what was asked ("PDEs").
-            best, top = max(supported, key=lambda he: he[1].probability)
-            floor = RELATIVE_SUPPORT * top.probability
-            topic = model.topic_term(profile, best.paper_id)
-            numbered = {h.paper_id for h, _ in supported} if asks_quantity(question) else None
-            chosen = [
-                (h, e.probability)
-                for h, e in judged
-                if e.probability >= floor
-                and (numbered is None or h.paper_id in numbered)
-                and (topic is None or model.has_term(h.paper_id, topic))
-                and set(e.missing) <= set(top.missing)
-            ][:MAX_PAPERS]
-        else:
-            chosen = [(h, e.probability) for h, e in supported[:1]]
+        chosen = _supporting(question, judged, model, profile, pointed)
+        named = [(h, e.probability) for h, e in judged if names_paper(question, h.title)]
+        # "Compare DiffuseVAE and Binary Latent Diffusion": once one of them answers,
+        # each named paper answers its part.
+        by_name = len(named) >= 2 and any(h.paper_id in {n.paper_id for n, _ in named} for h, _ in chosen)
+        if by_name:
+            chosen = named[:MAX_PAPERS]
     if not chosen:
         return "", ()
 
     citations = []
     lines = []
     many = len(chosen) > 1
-    limit = (SENTENCES_PER_LISTED_PAPER + pointed) if many else SENTENCES_PER_PAPER
+    limit = SENTENCES_PER_PAPER if not many or by_name else SENTENCES_PER_LISTED_PAPER + pointed
     for number, (hit, probability) in enumerate(chosen, start=1):
         picked = _pick_sentences(hit, profile.weights, limit, facets)
         snippet = _span(hit.paper.abstract, picked)
@@ -300,6 +298,43 @@ def compose(
         cited = " ".join(_cite(p.text, number) for p in picked)
         lines.append(f"- **{_short_title(hit.title)}**: {cited}" if many else cited)
     return "\n".join(lines), tuple(citations)
+
+
+def _supporting(
+    question: str,
+    judged: Sequence[tuple[Hit, Evidence]],
+    model: SupportModel,
+    profile: QuestionProfile,
+    pointed: bool,
+) -> list[tuple[Hit, float]]:
+    """The papers to cite, with their support: the best one, or a list when one is asked for."""
+    supported = [(h, e) for h, e in judged if e.supported]
+    if asks_quantity(question):
+        # "How many parameters does X have?" is not answered by a paper that states no number.
+        about = measured(question)
+        supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
+    if not supported:
+        return []
+    if not (wants_many(question) or (pointed and not profile.names)):
+        return [(h, e.probability) for h, e in supported[:1]]
+    # Once the best paper answers, a list keeps the papers whose support is
+    # comparable to its (measured against it, not the threshold: a GAN
+    # unlearning paper that never says "machine"), that share its rarest
+    # matching term ("machine unlearning" lists papers on unlearning, not
+    # every paper on machine learning), and that name whatever it names of
+    # what was asked ("PDEs").
+    best, top = max(supported, key=lambda he: he[1].probability)
+    floor = RELATIVE_SUPPORT * top.probability
+    topic = model.topic_term(profile, best.paper_id)
+    numbered = {h.paper_id for h, _ in supported} if asks_quantity(question) else None
+    return [
+        (h, e.probability)
+        for h, e in judged
+        if e.probability >= floor
+        and (numbered is None or h.paper_id in numbered)
+        and (topic is None or model.has_term(h.paper_id, topic))
+        and set(e.missing) <= set(top.missing)
+    ][:MAX_PAPERS]
 
 
 def abstention(hits: Sequence[Hit]) -> str:

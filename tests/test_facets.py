@@ -344,3 +344,22 @@ def test_an_image_size_is_found_however_the_abstract_writes_it(seed_settings):
     assert rag.answer(
         "How does Binary Latent Diffusion get to 4096x4096 images?", settings=seed_settings
     ).abstained
+
+
+def test_a_comparison_of_named_papers_cites_each_of_them(seed_settings):
+    from rag.compose import names_paper
+
+    answer = rag.answer(
+        "compare diffusevae and binary latent diffusion: how does each one give diffusion models "
+        "a compact latent",
+        settings=seed_settings,
+    )
+    titles = [c.title for c in answer.citations]
+    assert len(titles) == 2 and "Binary Latent Diffusion" in titles
+    assert any(t.startswith("DiffuseVAE") for t in titles)
+    cycle = "Unifying Diffusion Models' Latent Space, with Applications to CycleDiffusion and Guidance"
+    assert names_paper("How does the CycleDiffusion paper differ from Smooth Diffusion?", cycle)
+    # "3D" and "Low-Shot" are words of PartSLIP++'s title, not its name.
+    partslip = "PartSLIP++: Enhancing Low-Shot 3D Part Segmentation via Multi-View Instance Segmentation"
+    assert not names_paper("low-shot 3D shape completion", partslip)
+    assert names_paper("what does partslip++ change?", partslip)
