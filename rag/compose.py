@@ -50,6 +50,9 @@ SUMMARY_ROLES = ("what", "how", "results")
 # Facets that ask for a particular kind of sentence: a listed paper gets one more for them.
 POINTED_FACETS = frozenset({"results", "datasets", "limitations", "code", "comparison"})
 SUMMARY_ROLE_MIN = 1.0
+# Facets a sentence must carry to answer at all (a results or comparison question is
+# often answered by the closest sentence, whatever its role).
+NAMED_FACETS = frozenset({"datasets", "limitations", "code"})
 _OWN_RE = re.compile(r"\b(we|our|this (?:paper|work|study|article)|proposed|the resulting|the new)\b", re.I)
 _MANY_RE = re.compile(
     r"\b(papers|works|studies|articles|approaches|methods|which (?:papers?|works?))\b", re.I
@@ -209,6 +212,18 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
         near = [i for i in near if combined[i] >= NEIGHBOUR_RATIO * combined[best] and combined[i] > 0]
         near.sort(key=combined.__getitem__, reverse=True)
         chosen += near[: limit - 1]
+        # "Which datasets?": the sentence that names them is quoted, however far its other
+        # words are from the question's ("On CelebA, FFHQ, and Bedroom datasets, ...").
+        for facet in sorted(facets & NAMED_FACETS):
+            if any(kinds[i].get(facet, 0.0) >= SUMMARY_ROLE_MIN for i in chosen):
+                continue
+            carriers = [
+                i for i, k in enumerate(kinds) if k.get(facet, 0.0) >= SUMMARY_ROLE_MIN and combined[i] > 0
+            ]
+            if carriers:
+                pick = max(carriers, key=combined.__getitem__)
+                chosen = chosen if len(chosen) < limit else chosen[:-1]
+                chosen.append(pick)
     return sorted((hit.passages[i] for i in chosen), key=lambda p: p.number)
 
 

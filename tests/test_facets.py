@@ -363,3 +363,10 @@ def test_a_comparison_of_named_papers_cites_each_of_them(seed_settings):
     partslip = "PartSLIP++: Enhancing Low-Shot 3D Part Segmentation via Multi-View Instance Segmentation"
     assert not names_paper("low-shot 3D shape completion", partslip)
     assert names_paper("what does partslip++ change?", partslip)
+
+
+def test_a_datasets_question_quotes_the_sentence_that_names_them(seed_settings):
+    question = "Exploring Diffusion Time-steps representation learning datasets"
+    answer = rag.answer(question, settings=seed_settings)
+    assert answer.citations[0].title.startswith("Exploring Diffusion Time-steps")
+    assert "On CelebA, FFHQ, and Bedroom datasets" in answer.text
