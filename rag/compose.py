@@ -197,9 +197,10 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
         for role in SUMMARY_ROLES:
             if len(chosen) >= limit or any(kinds[i].get(role, 0.0) >= SUMMARY_ROLE_MIN for i in chosen):
                 continue
-            carriers = [i for i in own if kinds[i].get(role, 0.0) >= SUMMARY_ROLE_MIN and i not in chosen]
+            # The sentence playing the role most clearly ("Here, we ... proposing" has one cue).
+            carriers = [i for i in own if kinds[i].get(role, 0.0) > 0 and i not in chosen]
             if carriers:
-                chosen.append(max(carriers, key=scores.__getitem__))
+                chosen.append(max(carriers, key=lambda i: (kinds[i][role] >= SUMMARY_ROLE_MIN, scores[i])))
         rest = sorted((i for i in own if i not in chosen), key=scores.__getitem__, reverse=True)
         chosen += [i for i in rest if scores[i] >= NEIGHBOUR_RATIO * scores[best]][: limit - len(chosen)]
     else:
