@@ -25,10 +25,11 @@ its paper (far, answerable). So support combines three signals:
   incidental words lower coverage without saying anything about the paper.
 
 A logistic model over these, fitted on the labeled validation questions
-(``bench/calibrate.py``), gives the probability that the paper answers. One
-rule overrides it: a question that asks to choose between two rare words of the
+(``bench/calibrate.py``), gives the probability that the paper answers. Two
+rules override it: a question that asks to choose between two rare words of the
 field ("random forests or gradient boosting?") is not answered by a paper that
-names neither.
+names neither, and a question about a kind of data (video, speech, graphs, 3D,
+molecules, LLMs: ``MODALITIES``) is not answered by a paper without a word for it.
 """
 
 from __future__ import annotations
@@ -344,10 +345,12 @@ class SupportModel:
         weights = WEIGHTS if known else WEIGHTS_ALONE
         z = weights["bias"] + sum(weights.get(f, 0.0) * v for f, v in zip(FEATURES, values, strict=True))
         p = 1.0 / (1.0 + math.exp(-z))
-        # "Were random forests or gradient boosting used?" asks the paper to choose; one
-        # that names neither does not answer, however well it fits the rest.
+        # "Were random forests or gradient boosting used?" asks the paper to choose, and
+        # "video diffusion models" are not image diffusion models: a paper that names
+        # neither alternative, or not the kind of data asked about, does not answer,
+        # however well it fits the rest.
         have = self._terms[paper_id]
-        unanswered = tuple("/".join(g) for g in profile.choices if not any(t in have for t in g))
+        unanswered = tuple("/".join(g) for g in profile.required if not any(t in have for t in g))
         if unanswered:
             missing, p = missing + unanswered, 0.0
         return Evidence(similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
@@ -406,7 +409,9 @@ class QuestionProfile:
     outside_coverage: float = 0.0  # the best coverage of those among the closest background papers
     length: float = 0.0  # log(words / SHORT), 0 if shorter: a long question's terms are partly incidental
     content: dict[str, float] = field(default_factory=dict)  # ``weights`` without the framing words
-    choices: tuple[tuple[str, ...], ...] = ()  # "A or B" asked between rare words (see ``judge``)
+    # Term groups a paper must have one of to answer: "A or B" asked between rare words,
+    # and the kinds of data the question is about (``MODALITIES``; see ``judge``).
+    required: tuple[tuple[str, ...], ...] = ()
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -468,6 +473,31 @@ _FRAME = frozenset(
 )
 
 
+# Kinds of data a neighbouring topic swaps in ("video" for an image paper's "image",
+# "speech" for a vision model): how a question names the kind, and the words of which
+# a paper about it has at least one. Only unambiguous names: "frames", "text",
+# "network", a "causal graph" or "factor graph" do not say what data it is about.
+MODALITIES = tuple(
+    (re.compile(asked, re.I), tuple(sorted(set(terms(words)))))
+    for asked, words in (
+        (r"\bvideos?\b", "video videos"),
+        (
+            r"\b(audio|speech|speakers?|acoustic|waveforms?|spectrograms?|music|voices?)\b",
+            "audio speech speaker acoustic waveform spectrogram music voice",
+        ),
+        (
+            r"\b(graph neural|gnns?|graph data|graph-structured|on graphs|node embeddings?)\b",
+            "graph gnn node",
+        ),
+        (r"\b(3d|3-d|point clouds?|meshe?s?|voxels?)\b", "3d mesh voxel cloud"),
+        (r"\b(molecul\w*|proteins?|drugs?)\b", "molecule molecular protein drug"),
+        (r"\b(llms?|large language models?|nlp|chatbots?)\b", "llm llms language nlp chatbot"),
+    )
+)
+# "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
+_OFFERS_RE = re.compile(r"\bor\b", re.I)
+
+
 def _profile(
     question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
 ) -> QuestionProfile:
@@ -486,6 +516,8 @@ def _profile(
         choices = tuple(
             g for g in or_term_alternatives(question, choices=True) if all(t in topical for t in g)
         )
+    offers = _OFFERS_RE.search(question)
+    asked_kinds = () if offers else tuple(words for asked, words in MODALITIES if asked.search(question))
     length = math.log(max(len(question.split()), SHORT) / SHORT)
     initialisms = _initialisms(question)
     return QuestionProfile(
@@ -499,7 +531,7 @@ def _profile(
         covered,
         length,
         content,
-        choices,
+        choices + asked_kinds,
     )
 
 

@@ -370,3 +370,23 @@ def test_a_datasets_question_quotes_the_sentence_that_names_them(seed_settings):
     answer = rag.answer(question, settings=seed_settings)
     assert answer.citations[0].title.startswith("Exploring Diffusion Time-steps")
     assert "On CelebA, FFHQ, and Bedroom datasets" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("question", "abstains"),
+    [
+        # NoiseCLR finds directions in image diffusion models; video is another kind of data.
+        ("unsupervised discovery of interpretable directions in video diffusion models", True),
+        ("relative representations zero-shot model stitching of speech encoders", True),
+        ("How does SESA use graph neural networks to embed job postings?", True),
+        (
+            "contrastive learning for unsupervised discovery of interpretable directions in diffusion models",
+            False,
+        ),
+        # Offered as an alternative, the kind is not asked for; a causal graph is not graph data.
+        ("Is Binary Latent Diffusion about audio synthesis or image generation?", False),
+        ("How does CausalDiffAE generate counterfactuals that respect a causal graph?", False),
+    ],
+)
+def test_a_question_about_another_kind_of_data_is_not_answered(seed_settings, question, abstains):
+    assert rag.answer(question, settings=seed_settings).abstained is abstains
