@@ -491,7 +491,14 @@ MODALITIES = tuple(
         ),
         (r"\b(3d|3-d|point clouds?|meshe?s?|voxels?)\b", "3d mesh voxel cloud"),
         (r"\b(molecul\w*|proteins?|drugs?)\b", "molecule molecular protein drug"),
-        (r"\b(llms?|large language models?|nlp|chatbots?)\b", "llm llms language nlp chatbot"),
+        (r"\b(llms?|(?:large )?language models?|nlp|chatbots?)\b", "llm llms language nlp chatbot text"),
+        # Training details an abstract seldom gives: a paper that gives them has their words.
+        (
+            r"\b(learning rates?|batch sizes?|hyper-?parameters?|epochs?|optimi[sz]ers?|weight decay|"
+            r"warm-?up)\b",
+            "hyperparameter hyperparameters epoch epochs batch warmup decay",
+        ),
+        (r"\b(gpus?|gpu[- ]hours?|tpus?)\b", "gpu gpus tpu hours"),
     )
 )
 # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.

@@ -386,7 +386,10 @@ def test_a_datasets_question_quotes_the_sentence_that_names_them(seed_settings):
         # Offered as an alternative, the kind is not asked for; a causal graph is not graph data.
         ("Is Binary Latent Diffusion about audio synthesis or image generation?", False),
         ("How does CausalDiffAE generate counterfactuals that respect a causal graph?", False),
+        # Training details: an abstract that gives them has their words ("strong weight decay").
+        ("What batch size and learning rate were used to train the Smooth-LoRA in Smooth Diffusion?", True),
+        ("Does latent quantization need heavy weight decay to disentangle factors of variation?", False),
     ],
 )
-def test_a_question_about_another_kind_of_data_is_not_answered(seed_settings, question, abstains):
+def test_a_question_about_another_kind_of_data_or_detail_is_not_answered(seed_settings, question, abstains):
     assert rag.answer(question, settings=seed_settings).abstained is abstains
