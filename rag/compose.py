@@ -58,6 +58,13 @@ _MANY_RE = re.compile(
     r"\b(papers|works|studies|articles|approaches|methods|which (?:papers?|works?))\b", re.I
 )
 _URL_RE = re.compile(r"https?://|www\.|github\.com", re.I)
+# "the imitation-learning study", "is there a method": one paper is meant, though unnamed.
+_ONE_RE = re.compile(
+    r"\b(?:the|this|that) (?:[\w-]+ ){0,4}?(?:paper|study|method|approach|model|work|framework|authors|"
+    r"algorithm|survey|article)\b|"
+    r"\bis there (?:a|an|any) (?:[\w-]+ ){0,2}?(?:paper|method|study|work|survey)\b",
+    re.I,
+)
 _BRACKET_RE = re.compile(r"\[\d+(?:\s*[,\u2013-]\s*\d+)*\]")
 BRACKET_PENALTY = 10.0
 
@@ -331,7 +338,7 @@ def _supporting(
         supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
     if not supported:
         return []
-    if not (wants_many(question) or (pointed and not profile.names)):
+    if not (wants_many(question) or (pointed and not profile.names and not _ONE_RE.search(question))):
         return [(h, e.probability) for h, e in supported[:1]]
     # Once the best paper answers, a list keeps the papers whose support is
     # comparable to its (measured against it, not the threshold: a GAN

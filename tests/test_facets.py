@@ -393,3 +393,15 @@ def test_a_datasets_question_quotes_the_sentence_that_names_them(seed_settings):
 )
 def test_a_question_about_another_kind_of_data_or_detail_is_not_answered(seed_settings, question, abstains):
     assert rag.answer(question, settings=seed_settings).abstained is abstains
+
+
+def test_a_pointed_question_about_one_unnamed_paper_cites_that_paper_alone(seed_settings):
+    """ "What datasets are used for evaluating unlearning?" asks of a topic and lists papers;
+    "the diffusion time-step approach" is one paper, though the question does not name it."""
+    question = (
+        "Which datasets are used to evaluate the diffusion time-step approach to representation learning?"
+    )
+    answer = rag.answer(question, settings=seed_settings)
+    assert [c.title[:30] for c in answer.citations] == ["Exploring Diffusion Time-steps"]
+    topic = rag.answer("What datasets are used for evaluating unlearning?", settings=seed_settings)
+    assert len(topic.citations) >= 2
