@@ -201,3 +201,37 @@ def measured(question: str) -> frozenset[str]:
 def reports_quantity(sentence: str) -> bool:
     """True when the sentence states a number (years, citations and links do not count)."""
     return bool(_MEASURE.search(_NOT_A_MEASURE.sub(" ", sentence)))
+
+
+# A number a question states: 10 or more, or with a decimal point or a percent sign
+# ("10,000 programmers", "33.4%"); small counts ("two stages", "0/1 bits") and years do not count.
+_STATED = re.compile(r"(?<![\w.,=/-])(\d+(?:[.,]\d+)*)(\s*%)?(?![\w/-])")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_FROM_TO = re.compile(r"\bfrom\s+(\d+(?:\.\d+)?)\s*%?\s+to\s+(\d+(?:\.\d+)?)\s*%?", _I)
+
+
+def _plain(number: str) -> str:
+    return number.replace(",", "")
+
+
+def stated_numbers(question: str) -> frozenset[str]:
+    """The numbers a question states as given, without thousands separators ("10,000" -> "10000")."""
+    found = ((_plain(m[1]), m[2]) for m in _STATED.finditer(_NOT_A_MEASURE.sub(" ", question)))
+    return frozenset(n for n, percent in found if percent or "." in n or len(n) >= 2)
+
+
+def numbers_in(text: str) -> frozenset[str]:
+    """Every number a text writes, without thousands separators."""
+    return frozenset(_plain(n) for n in _NUMBER.findall(text))
+
+
+def changes(question: str) -> tuple[tuple[str, str], ...]:
+    """The changes a question states, "from 33.4% to 74.4%" -> (("33.4", "74.4"),)."""
+    return tuple(_FROM_TO.findall(question))
+
+
+def reverses(stated: tuple[tuple[str, str], ...], text: str) -> bool:
+    """True when the text reports one of the ``stated`` changes the other way round (from B to A)."""
+    return any(
+        re.search(rf"\bfrom\s+{re.escape(b)}\s*%?\s+to\s+{re.escape(a)}\b", text, _I) for a, b in stated
+    )

@@ -405,3 +405,31 @@ def test_a_pointed_question_about_one_unnamed_paper_cites_that_paper_alone(seed_
     assert [c.title[:30] for c in answer.citations] == ["Exploring Diffusion Time-steps"]
     topic = rag.answer("What datasets are used for evaluating unlearning?", settings=seed_settings)
     assert len(topic.citations) >= 2
+
+
+@pytest.mark.parametrize(
+    ("question", "abstains"),
+    [
+        ("Why did DPO training raise the refusal rate of Llama-3-8B-Instruct from 33.4% to 74.4%?", True),
+        ("Why did DPO training reduce the refusal rate of Llama-3-8B-Instruct from 74.4% to 33.4%?", False),
+        (
+            "How did the CDHF user study with 10,000 programmers show that every suggestion should be shown?",
+            True,
+        ),
+        ("What did the retrospective evaluation of CDHF with data from 535 programmers show?", False),
+    ],
+)
+def test_a_number_the_paper_does_not_state_is_a_premise_it_does_not_support(
+    seed_settings, question, abstains
+):
+    assert rag.answer(question, settings=seed_settings).abstained is abstains
+
+
+def test_stated_numbers_are_measures_not_counts_or_years():
+    from rag.facets import changes, reverses, stated_numbers
+
+    assert stated_numbers("a study with 10,000 programmers in 2019") == {"10000"}
+    assert stated_numbers("0/1 bits, two stages, T=10, CelebA-HQ-128, 3D") == frozenset()
+    assert stated_numbers("from 33.4% to 74.4%") == {"33.4", "74.4"}
+    assert reverses(changes("raised it from 33.4% to 74.4%"), "reducing it from 74.4% to 33.4%.")
+    assert not reverses(changes("cut it from 74.4% to 33.4%"), "reducing it from 74.4% to 33.4%.")
