@@ -45,10 +45,10 @@ def test_retrieval_quality_per_type(report, question_type):
 
 
 def test_abstention(report):
-    # Measured: recall 0.886, false refusals 0.026 (4 of 152), precision 0.886.
-    assert report.abstention["recall"] >= 0.85
-    assert report.abstention["false_rate"] <= 0.03
-    assert report.abstention["precision"] >= 0.85
+    # Measured: recall 0.971 (34 of 35), false refusals 0.013 (2 of 152), precision 0.944.
+    assert report.abstention["recall"] >= 0.94
+    assert report.abstention["false_rate"] <= 0.02
+    assert report.abstention["precision"] >= 0.91
 
 
 def test_every_citation_is_valid(report):
@@ -58,9 +58,9 @@ def test_every_citation_is_valid(report):
 
 
 def test_answers_contain_the_labeled_facts(report):
-    # Measured: all 0.565, detail 0.727 (0.497 and 0.693 before facet-aware extraction).
-    assert report.facts["all"] >= 0.53
-    assert report.facts["detail"] >= 0.69
+    # Measured: all 0.650, detail 0.818 (0.497 and 0.693 before facet-aware extraction).
+    assert report.facts["all"] >= 0.62
+    assert report.facts["detail"] >= 0.78
 
 
 def test_report_renders_and_serializes(report):
@@ -78,11 +78,11 @@ def test_report_renders_and_serializes(report):
 # be tuned on; its test split is only scored. Floors sit below the measured values
 # (docs/evaluation.md) by about one standard error, so that a real regression fails
 # and noise does not.
-# Measured: dev facts 0.753, recall 0.833 (15 of 18), false refusals 0 of 48;
-# test facts 0.650, recall 0.852 (23 of 27), false refusals 2 of 71 (0.028).
+# Measured: dev facts 0.868, recall 0.833 (15 of 18), false refusals 0 of 48;
+# test facts 0.798, recall 0.852 (23 of 27), false refusals 1 of 71 (0.014).
 FRESH_FLOORS = {
-    "dev": {"facts": 0.70, "recall": 0.77, "false_rate": 0.03},
-    "test": {"facts": 0.60, "recall": 0.81, "false_rate": 0.045},
+    "dev": {"facts": 0.83, "recall": 0.77, "false_rate": 0.03},
+    "test": {"facts": 0.76, "recall": 0.81, "false_rate": 0.03},
 }
 
 
@@ -115,7 +115,7 @@ def test_fresh_questions_every_citation_is_valid(fresh):
 
 # tests/data/holdout_questions.jsonl was written after the fresh set had been used,
 # from the abstracts and the distractor corpora, and scored once; it then guided the
-# next round (README). Measured: facts 0.678, recall 0.867 (39 of 45), false refusals 0 of 76.
+# next rounds (README). Measured: facts 0.763, recall 0.889 (40 of 45), false refusals 0 of 76.
 @pytest.fixture(scope="module")
 def holdout(seed_store, cache_dir) -> rag.Report:
     settings = rag.Settings.from_env(vectorstore_dir=seed_store, cache_dir=cache_dir)
@@ -123,22 +123,25 @@ def holdout(seed_store, cache_dir) -> rag.Report:
 
 
 def test_holdout_questions(holdout):
-    assert holdout.facts["all"] >= 0.62, holdout.facts
-    assert holdout.abstention["recall"] >= 0.84, holdout.abstention
+    assert holdout.facts["all"] >= 0.72, holdout.facts
+    assert holdout.abstention["recall"] >= 0.86, holdout.abstention
     assert holdout.abstention["false_rate"] <= 0.03, holdout.abstention
     assert holdout.citations["valid_citations"] == 1.0
 
 
-# tests/data/final_questions.jsonl and blind_questions.jsonl were written blind from
-# the seed abstracts alone (no corpora, code, other questions or results), each
-# committed before it was scored; each was scored once (README). The final set then
-# guided the spelling step; the blind set guided nothing. Floors sit about one
-# question below the measurements, so they catch regressions, not noise (answers
-# are deterministic). Measured: final facts 0.519, recall 0.500 (30 of 60), false
-# refusals 5 of 80; blind facts 0.608, recall 0.550 (33 of 60), false refusals 4 of 80.
+# tests/data/final_questions.jsonl, blind_questions.jsonl and sealed_questions.jsonl
+# were written blind from the seed abstracts alone (no corpora, code, other questions
+# or results), each committed before it was scored; each was scored once (README).
+# Final and blind guided the next round and are validation data; sealed guided
+# nothing. Floors sit about one question below the measurements, so they catch
+# regressions, not noise (answers are deterministic). Measured: final facts 0.623,
+# recall 0.783 (47 of 60), false refusals 3 of 80; blind facts 0.738, recall 0.667
+# (40 of 60), false refusals 1 of 80; sealed facts 0.731, recall 0.783 (47 of 60),
+# false refusals 3 of 80.
 BLIND_FLOORS = {
-    "final_questions.jsonl": {"facts": 0.50, "recall": 0.48, "false_rate": 0.075},
-    "blind_questions.jsonl": {"facts": 0.59, "recall": 0.53, "false_rate": 0.0625},
+    "final_questions.jsonl": {"facts": 0.59, "recall": 0.76, "false_rate": 0.05},
+    "blind_questions.jsonl": {"facts": 0.70, "recall": 0.65, "false_rate": 0.025},
+    "sealed_questions.jsonl": {"facts": 0.70, "recall": 0.76, "false_rate": 0.05},
 }
 
 
