@@ -151,15 +151,20 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
 # Measures a question may ask for by name ("what mIoU ...", "which FID ...").
 _METRICS = (
     r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|"
-    r"precision|recall|perplexity|latency|throughput|success rate|win rate"
+    r"precision|recall|perplexity|latency|throughput|success rate|win rate|sample size"
 )
+# "what accuracy", "what is the exact sample size"
+_WHAT_METRIC = r"(?:what|which)(?: (?:is|was|are|were) the)?(?: exact)? "
 _QUANTITY = re.compile(
-    r"\b(how (?:many|much|long|fast|large)|by how (?:much|many)|"
-    rf"(?:what|which) (?:{_METRICS})|how (?:high|low) (?:is|was|are))\b",
+    r"\b(how (?:many|much(?! (?:that|the|this|these|those|it|they)\b)|long|fast|large)|by how (?:much|many)|"
+    rf"{_WHAT_METRIC}(?:{_METRICS})|how (?:high|low) (?:is|was|are))\b",
     _I,
 )
 # What a number that answers must be about: "how many GPU hours" -> GPU or hours.
-_MEASURED = re.compile(rf"\bhow (many|much|long)\b\s*(.*)|\b(?:what|which) ({_METRICS})\b", _I)
+_MEASURED = re.compile(
+    rf"\bhow (many|much|long)\b\s*(.*)|\b{_WHAT_METRIC}({_METRICS})\b",
+    _I,
+)
 _AUXILIARY = re.compile(r"\b(?:does|did|do|is|are|was|were|can|could|will|would|has|have|had)\b", _I)
 # "how many fewer", "how much faster": a comparison, which any reported number may answer.
 _COMPARATIVE = frozenset(
@@ -172,7 +177,11 @@ _NOT_A_MEASURE = re.compile(r"https?://\S+|\(\D*\d{4}\w?\)|\b(?:19|20)\d\d\b")
 
 
 def asks_quantity(question: str) -> bool:
-    """True when the question asks for a number ("how many ...", "what accuracy ...")."""
+    """True when the question asks for a number ("how many ...", "what accuracy ...").
+
+    "How much that dependence damages the estimates" asks for a degree, which words
+    answer ("largely inconsequential"); "how much does it improve" still wants a number.
+    """
     return bool(_QUANTITY.search(question))
 
 

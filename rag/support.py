@@ -30,8 +30,9 @@ override it where one word decides: a paper does not answer a question that asks
 to choose between two rare words of the field ("random forests or gradient
 boosting?") when it names neither; that is about a kind of data or detail (video,
 speech, graphs, 3D, molecules, LLMs, learning rates, GPU hours: ``MODALITIES``)
-when it has no word for it; or that states a number it never gives ("10,000
-programmers") or a change it reports the other way round.
+when it has no word for it; that states a number it never gives ("10,000
+programmers") or a change it reports the other way round; or that asks who wrote
+it, or when or where it appeared (abstracts never say).
 """
 
 from __future__ import annotations
@@ -362,6 +363,8 @@ class SupportModel:
             unanswered += tuple(sorted(profile.numbers - numbers_in(text)))
             if reverses(profile.changes, text):
                 unanswered += ("reversed change",)
+        if profile.metadata:
+            unanswered += ("authors or date",)
         if unanswered:
             missing, p = missing + unanswered, 0.0
         return Evidence(similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
@@ -425,6 +428,7 @@ class QuestionProfile:
     required: tuple[tuple[str, ...], ...] = ()
     numbers: frozenset[str] = frozenset()  # numbers the question states (``facets.stated_numbers``)
     changes: tuple[tuple[str, str], ...] = ()  # "from A to B" (``facets.changes``)
+    metadata: bool = False  # asks who wrote the paper, or when or where it appeared
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -447,12 +451,18 @@ _CHOICE_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*", re.I)
 def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple[str, ...], ...]:
     """The content terms either side of each "or": "speech or vision models" -> (speech, vision).
 
-    ``choices``: only a spelled-out "or", not a slash ("chosen/rejected pairs" is one thing).
+    ``choices``: only a spelled-out "or", not a slash ("chosen/rejected pairs" is one
+    thing), and the words that tell the two sides apart: "a humanoid robot or an
+    industrial robot arm" -> (humanoid, industrial), not (robot, industrial).
     """
     parts = (_CHOICE_RE if choices else _OR_RE).split(question)
     groups = []
     for left, right in itertools.pairwise(parts):
         before, after = terms(left)[-1:], terms(right)[:1]
+        if choices:
+            tail, head = terms(left)[-3:], terms(right)[:3]
+            before = [t for t in tail if t not in head][-1:]
+            after = [t for t in head if t not in tail][:1]
         if before and after and before != after:
             groups.append((*before, *after))
     return tuple(groups)
@@ -481,7 +491,8 @@ _FRAME = frozenset(
         "original compared compare comparison differ difference differences designed design propose "
         "proposes contribution contributions aim aims goal mention mentions discuss discusses cover "
         "covers exactly actually really basically specifically particular report reports reported get gets "
-        "make makes need needs"
+        "make makes need needs my our lot lots just anyone anybody somebody someone worry worries worried "
+        "check actually wonder wondering curious"
     )
 )
 
@@ -493,7 +504,7 @@ _FRAME = frozenset(
 MODALITIES = tuple(
     (re.compile(asked, re.I), tuple(sorted(set(terms(words)))))
     for asked, words in (
-        (r"\bvideos?\b", "video videos"),
+        (r"\bvideos?\b(?! track)", "video videos"),  # "video tracking of the legs" records behaviour
         (
             r"\b(audio|speech|speakers?|acoustic|waveforms?|spectrograms?|music|voices?)\b",
             "audio speech speaker acoustic waveform spectrogram music voice",
@@ -513,6 +524,13 @@ MODALITIES = tuple(
         ),
         (r"\b(gpus?|gpu[- ]hours?|tpus?)\b", "gpu gpus tpu hours"),
     )
+)
+# Who wrote a paper, and when or where it appeared: abstracts never say.
+_METADATA_RE = re.compile(
+    r"\bwho (?:wrote|writes|authored|is (?:the )?(?:author|writ\w*)|are the authors)\b|\bwhich authors?\b|"
+    r"\bwritten by\b|\b(?:what|which) (?:year|venue|conference|journal)\b|"
+    r"\bwhen was\b.{0,80}\b(?:published|released|written|submitted)\b|\bpublication (?:year|date|venue)\b",
+    re.I,
 )
 # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
 _OFFERS_RE = re.compile(r"\bor\b", re.I)
@@ -554,6 +572,7 @@ def _profile(
         choices + asked_kinds,
         stated_numbers(question),
         changes(question),
+        bool(_METADATA_RE.search(question)),
     )
 
 

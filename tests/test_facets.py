@@ -433,3 +433,34 @@ def test_stated_numbers_are_measures_not_counts_or_years():
     assert stated_numbers("from 33.4% to 74.4%") == {"33.4", "74.4"}
     assert reverses(changes("raised it from 33.4% to 74.4%"), "reducing it from 74.4% to 33.4%.")
     assert not reverses(changes("cut it from 74.4% to 33.4%"), "reducing it from 74.4% to 33.4%.")
+
+
+@pytest.mark.parametrize(
+    ("question", "abstains"),
+    [
+        # The words that differ between the two sides are the choice: "humanoid" or "industrial".
+        ("Was PV-RNN's robot imitation task run on a humanoid robot or on an industrial robot arm?", True),
+        # Abstracts never say who wrote a paper or when it appeared.
+        ("Who wrote the paper 'The Consciousness Prior'?", True),
+        ("In which year was DiffuseVAE published?", True),
+        ("What caveat do the authors of the hidden-capabilities study give about their experiments?", False),
+        # A sample size is a number; the paper states none for its data.
+        ("What is the sample size of the longitudinal mathematics achievement data in the MoE paper?", True),
+        # Recorded behaviour, not video data.
+        (
+            "We image the whole brain while doing video tracking of the animal's legs. Is there a latent "
+            "variable model for neural and behavioral data recorded at the same time?",
+            False,
+        ),
+    ],
+)
+def test_details_abstracts_never_give(seed_settings, question, abstains):
+    assert rag.answer(question, settings=seed_settings).abstained is abstains
+
+
+def test_how_much_asks_for_a_number_unless_it_asks_for_a_degree():
+    from rag.facets import asks_quantity
+
+    assert asks_quantity("How much does DiffuseVAE improve FID?")
+    assert asks_quantity("How much GPU memory does it need?")
+    assert not asks_quantity("Did anyone check how much that dependence damages the estimates?")
