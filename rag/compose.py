@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .facets import asked, asks_quantity, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
-from .support import Evidence, QuestionProfile, SupportModel
+from .support import Evidence, QuestionProfile, SupportModel, names_paper
 
 if TYPE_CHECKING:
     import numpy as np
@@ -118,22 +118,6 @@ class Citation:
 def wants_many(question: str) -> bool:
     """True when the question asks for a list of papers rather than one answer."""
     return bool(_MANY_RE.search(question))
-
-
-_TOKEN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-]*[A-Za-z0-9+]")
-
-
-def names_paper(question: str, title: str) -> bool:
-    """True when the question names the paper.
-
-    A paper's names: the part of its title before a colon ("DiffuseVAE", "Smooth
-    Diffusion") or a short title itself, and mixed-case words in it ("CycleDiffusion").
-    """
-    head = title.split(":")[0].strip() if ":" in title else title
-    names = {head} if len(head.split()) <= 4 else set()
-    names |= {t for t in _TOKEN_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()}
-    low = question.lower()
-    return any(re.search(rf"(?<![\w-]){re.escape(n.lower())}(?![\w-])", low) for n in names)
 
 
 def _cite(sentence: str, number: int) -> str:
@@ -304,7 +288,8 @@ def compose(
         named = [(h, e.probability) for h, e in judged if names_paper(question, h.title)]
         # "Compare DiffuseVAE and Binary Latent Diffusion": once one of them answers,
         # each named paper answers its part.
-        by_name = len(named) >= 2 and any(h.paper_id in {n.paper_id for n, _ in named} for h, _ in chosen)
+        named_ids = {h.paper_id for h, _ in named}
+        by_name = len(named) >= 2 and any(h.paper_id in named_ids for h, _ in chosen)
         if by_name:
             chosen = named[:MAX_PAPERS]
     if not chosen:

@@ -241,6 +241,5 @@ def changes(question: str) -> tuple[tuple[str, str], ...]:
 
 def reverses(stated: tuple[tuple[str, str], ...], text: str) -> bool:
     """True when the text reports one of the ``stated`` changes the other way round (from B to A)."""
-    return any(
-        re.search(rf"\bfrom\s+{re.escape(b)}\s*%?\s+to\s+{re.escape(a)}\b", text, _I) for a, b in stated
-    )
+    reported = set(changes(text))
+    return any((b, a) in reported for a, b in stated)

@@ -408,6 +408,25 @@ def _title_names(title: str) -> list[str]:
     return [entity_key(t) for t in _WORD_RE.findall(title)]
 
 
+def _phrase(text: str) -> str:
+    """Lower-case words joined by single spaces and padded, for whole-word phrase search."""
+    words = (w.removesuffix("'s") for w in _WORD_RE.findall(text.lower()))
+    return f" {' '.join(words)} "
+
+
+def names_paper(question: str, title: str) -> bool:
+    """True when the question names the paper.
+
+    A paper's names: the part of its title before a colon ("DiffuseVAE", "Smooth
+    Diffusion") or a short title itself, and mixed-case words in it ("CycleDiffusion").
+    """
+    head = title.split(":")[0]
+    names = [head] if len(head.split()) <= 4 else []
+    names += [t for t in _WORD_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()]
+    asked = _phrase(question)
+    return any(_phrase(name) in asked for name in names)
+
+
 @dataclass(frozen=True, slots=True)
 class QuestionProfile:
     """A question's content terms (IDF-weighted) and named things."""
@@ -458,11 +477,10 @@ def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple
     parts = (_CHOICE_RE if choices else _OR_RE).split(question)
     groups = []
     for left, right in itertools.pairwise(parts):
-        before, after = terms(left)[-1:], terms(right)[:1]
+        tail, head = terms(left)[-3:], terms(right)[:3]
         if choices:
-            tail, head = terms(left)[-3:], terms(right)[:3]
-            before = [t for t in tail if t not in head][-1:]
-            after = [t for t in head if t not in tail][:1]
+            tail, head = [t for t in tail if t not in head], [t for t in head if t not in tail]
+        before, after = tail[-1:], head[:1]
         if before and after and before != after:
             groups.append((*before, *after))
     return tuple(groups)
@@ -492,7 +510,7 @@ _FRAME = frozenset(
         "proposes contribution contributions aim aims goal mention mentions discuss discusses cover "
         "covers exactly actually really basically specifically particular report reports reported get gets "
         "make makes need needs my our lot lots just anyone anybody somebody someone worry worries worried "
-        "check actually wonder wondering curious"
+        "check wonder wondering curious"
     )
 )
 
@@ -532,8 +550,6 @@ _METADATA_RE = re.compile(
     r"\bwhen was\b.{0,80}\b(?:published|released|written|submitted)\b|\bpublication (?:year|date|venue)\b",
     re.I,
 )
-# "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
-_OFFERS_RE = re.compile(r"\bor\b", re.I)
 
 
 def _profile(
@@ -554,7 +570,8 @@ def _profile(
         choices = tuple(
             g for g in or_term_alternatives(question, choices=True) if all(t in topical for t in g)
         )
-    offers = _OFFERS_RE.search(question)
+    # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
+    offers = _CHOICE_RE.search(question)
     asked_kinds = () if offers else tuple(words for asked, words in MODALITIES if asked.search(question))
     length = math.log(max(len(question.split()), SHORT) / SHORT)
     initialisms = _initialisms(question)

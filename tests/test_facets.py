@@ -347,7 +347,7 @@ def test_an_image_size_is_found_however_the_abstract_writes_it(seed_settings):
 
 
 def test_a_comparison_of_named_papers_cites_each_of_them(seed_settings):
-    from rag.compose import names_paper
+    from rag.support import names_paper
 
     answer = rag.answer(
         "compare diffusevae and binary latent diffusion: how does each one give diffusion models "
