@@ -131,7 +131,7 @@ def candidates(index: Index, question: str, vector: np.ndarray, k: int) -> list[
     chosen = [int(i) for i in keys[np.argsort(-fused[keys], kind="stable")][: max(CANDIDATES, 3 * k)]]
 
     top_lexical = float(lexical[matched].max()) if len(matched) else 1.0
-    profile = index.support.profile(question)
+    profile = index.support.profile(question, vector)  # the composer's too (kept by the model)
     shrink = min(1.0, LEXICAL_TERMS / max(1, len(profile.weights)))
     centroid = index.centroids[chosen] @ vector
     out = []

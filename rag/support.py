@@ -254,6 +254,7 @@ class SupportModel:
         self._papers: dict[str, Paper] = {}
         self.long_forms = _LongForms()
         self._title_names: Counter[str] = Counter()
+        self._last_profile: tuple[tuple[str, bytes | None], QuestionProfile] | None = None
 
     @classmethod
     def build(
@@ -267,6 +268,7 @@ class SupportModel:
 
     def add(self, paper: Paper, tokens: Sequence[str] | None = None) -> None:
         """Take in a paper (``tokens``: its ``terms``, when already computed)."""
+        self._last_profile = None  # term weights change with the collection
         text = f"{paper.title} {paper.abstract}"
         pid = paper.paper_id
         self._papers[pid] = paper
@@ -279,6 +281,7 @@ class SupportModel:
 
     def remove(self, paper: Paper) -> None:
         """Forget a paper (the same object or version that was added)."""
+        self._last_profile = None
         pid = paper.paper_id
         self._papers.pop(pid, None)
         self._terms.pop(pid, None)
@@ -387,8 +390,16 @@ class SupportModel:
 
         ``vector``: the question's embedding; with it (and a background) the
         profile knows how well papers outside the collection fit the question.
+        The last profile is kept: retrieval's re-ranker and the composer ask for the
+        same question's, and it costs more than a millisecond. (One tuple, swapped
+        whole, so concurrent questions never read each other's.)
         """
-        return _profile(question, self._lexical, self.background, vector)
+        key = (question, None if vector is None else vector.tobytes())
+        last = self._last_profile
+        if last is None or last[0] != key:
+            last = (key, _profile(question, self._lexical, self.background, vector))
+            self._last_profile = last
+        return last[1]
 
 
 def _coverage(

@@ -464,3 +464,23 @@ def test_how_much_asks_for_a_number_unless_it_asks_for_a_degree():
     assert asks_quantity("How much does DiffuseVAE improve FID?")
     assert asks_quantity("How much GPU memory does it need?")
     assert not asks_quantity("Did anyone check how much that dependence damages the estimates?")
+
+
+def test_the_kept_profile_follows_the_collection():
+    """The support model keeps the last question's profile for retrieval and the composer;
+    a paper added since changes term weights, so the profile is worked out again."""
+    from rag.corpus import Paper
+    from rag.lexical import LexicalIndex, terms
+    from rag.support import SupportModel
+
+    first = Paper("a", "Video diffusion", "We generate video with diffusion models.")
+    second = Paper("b", "Image codecs", "We compress images with diffusion priors.")
+    lexical = LexicalIndex()
+    lexical.add(0, terms(f"{first.title} {first.abstract}"))
+    model = SupportModel.build([first], lexical)
+    before = model.profile("diffusion for images")
+    assert model.profile("diffusion for images") is before  # kept
+    lexical.add(1, terms(f"{second.title} {second.abstract}"))
+    model.add(second)
+    after = model.profile("diffusion for images")
+    assert after is not before and after.weights != before.weights
