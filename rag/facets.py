@@ -151,7 +151,8 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
 # Measures a question may ask for by name ("what mIoU ...", "which FID ...").
 _METRICS = (
     r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|"
-    r"precision|recall|perplexity|latency|throughput|success rate|win rate|sample size"
+    r"precision|recall|perplexity|latency|throughput|success rate|win rate|"
+    r"(?:[\w-]+ )?(?:size|dimension|dimensionality|temperature)"  # "what is the codebook size"
 )
 # "what accuracy", "what is the exact sample size"
 _WHAT_METRIC = r"(?:what|which)(?: (?:is|was|are|were) the)?(?: exact)? "
@@ -213,8 +214,9 @@ def reports_quantity(sentence: str) -> bool:
 
 
 # A number a question states: 10 or more, or with a decimal point or a percent sign
-# ("10,000 programmers", "33.4%"); small counts ("two stages", "0/1 bits") and years do not count.
-_STATED = re.compile(r"(?<![\w.,=/-])(\d+(?:[.,]\d+)*)(\s*%)?(?![\w/-])")
+# ("10,000 programmers", "33.4%", "a 10x speed-up"); small counts ("two stages", "0/1 bits")
+# and years do not count.
+_STATED = re.compile(r"(?<![\w.,=/-])(\d+(?:[.,]\d+)*)(\s*%|(?:x|×|-fold)(?!\w))?(?![\w/-])")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _FROM_TO = re.compile(r"\bfrom\s+(\d+(?:\.\d+)?)\s*%?\s+to\s+(\d+(?:\.\d+)?)\s*%?", _I)
 
@@ -226,7 +228,7 @@ def _plain(number: str) -> str:
 def stated_numbers(question: str) -> frozenset[str]:
     """The numbers a question states as given, without thousands separators ("10,000" -> "10000")."""
     found = ((_plain(m[1]), m[2]) for m in _STATED.finditer(_NOT_A_MEASURE.sub(" ", question)))
-    return frozenset(n for n, percent in found if percent or "." in n or len(n) >= 2)
+    return frozenset(n for n, unit in found if unit or "." in n or len(n) >= 2)
 
 
 def numbers_in(text: str) -> frozenset[str]:
@@ -243,3 +245,45 @@ def reverses(stated: tuple[tuple[str, str], ...], text: str) -> bool:
     """True when the text reports one of the ``stated`` changes the other way round (from B to A)."""
     reported = set(changes(text))
     return any((b, a) in reported for a, b in stated)
+
+
+# "Why does Label-Agnostic Forgetting need fully labeled data?" presupposes what the
+# paper says it does without ("operates without the need for labels", "supervision-free").
+# Only a why/how/what question presupposes; "does it need labels?" asks, and its answer
+# is the "without".
+_USES = re.compile(
+    # Not "methods that use full supervision" (other methods) or "why is relying on X limiting".
+    r"(?<!\bthat )(?<!\bwhich )(?<!\bwho )(?<!\bthan )(?<!\bis )(?<!\bare )"
+    r"\b(?:needs?|needed|requires?|required|requiring|rel(?:y|ies|ying|ied) on|depends? on|uses?|using|"
+    r"used|leverag\w*|employ\w*)\b((?:\s+[\w-]+){1,4})",
+    _I,
+)
+_PRESUPPOSES = re.compile(r"^\W*(?:why|how|what|which|since|given)\b|\b(?:since|given that)\b", _I)
+_ASKS_WITHOUT = re.compile(r"\b(?:without|not|no|never|instead|avoid\w*|rather than|free of)\b|n't\b", _I)
+_SKIP = (
+    r"(?:the|any|an?|explicit(?:ly)?|additional|extra|having|being|need(?:ing)?|for|of|requiring|using|"
+    r"relying|on|involving)"
+)
+_DONE_WITHOUT = re.compile(
+    rf"\bwithout\s+(?:{_SKIP}\s+)*([\w-]+)|\b([A-Za-z]+)-(?:free|agnostic)\b|"
+    rf"\b(?:do|does|did)\s+not\s+(?:need|require|rely\s+on|use)\s+(?:{_SKIP}\s+)*([\w-]+)",
+    _I,
+)
+
+
+def presupposed_uses(question: str) -> frozenset[str]:
+    """Terms a why/how question takes the paper to need or use: "why does X need labeled data" -> label, data.
+
+    Empty for yes/no questions, and when the question itself speaks of doing
+    without ("how does it work without labels?").
+    """
+    if not _PRESUPPOSES.search(question) or _ASKS_WITHOUT.search(question):
+        return frozenset()
+    # "How does it use label-free training?" names a way of doing without.
+    return frozenset(t for m in _USES.finditer(question) for t in terms(_DONE_WITHOUT.sub(" ", m[1])))
+
+
+def done_without(text: str) -> frozenset[str]:
+    """Terms a text says it does without: "without the need for labels", "label-free" -> label."""
+    found = (next(g for g in m.groups() if g) for m in _DONE_WITHOUT.finditer(text))
+    return frozenset(t for word in found for t in terms(word)[:1])

@@ -31,8 +31,10 @@ to choose between two rare words of the field ("random forests or gradient
 boosting?") when it names neither; that is about a kind of data or detail (video,
 speech, graphs, 3D, molecules, LLMs, learning rates, GPU hours: ``MODALITIES``)
 when it has no word for it; that states a number it never gives ("10,000
-programmers") or a change it reports the other way round; or that asks who wrote
-it, or when or where it appeared (abstracts never say).
+programmers", "a 10x speed-up") or a change it reports the other way round; that
+asks why it needs what it says it does without ("why does it need labeled data?" of
+a paper that works "without the need for labels"); or that asks who wrote it, or
+when or where it appeared (abstracts never say).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .corpus import Paper
-from .facets import changes, numbers_in, reverses, stated_numbers
+from .facets import changes, done_without, numbers_in, presupposed_uses, reverses, stated_numbers
 from .lexical import LexicalIndex, stopwords, terms, within_one_edit
 
 if TYPE_CHECKING:
@@ -358,7 +360,7 @@ class SupportModel:
         # however well it fits the rest.
         have = self._terms[paper_id]
         unanswered = tuple("/".join(g) for g in profile.required if not any(t in have for t in g))
-        if profile.numbers or profile.changes:
+        if profile.numbers or profile.changes or profile.uses:
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
             paper = self._papers[paper_id]
@@ -366,6 +368,8 @@ class SupportModel:
             unanswered += tuple(sorted(profile.numbers - numbers_in(text)))
             if reverses(profile.changes, text):
                 unanswered += ("reversed change",)
+            # "Why does LAF need fully labeled data?" of a paper that works "without labels".
+            unanswered += tuple(sorted(profile.uses & done_without(text)))
         if profile.metadata:
             unanswered += ("authors or date",)
         if unanswered:
@@ -459,6 +463,7 @@ class QuestionProfile:
     numbers: frozenset[str] = frozenset()  # numbers the question states (``facets.stated_numbers``)
     changes: tuple[tuple[str, str], ...] = ()  # "from A to B" (``facets.changes``)
     metadata: bool = False  # asks who wrote the paper, or when or where it appeared
+    uses: frozenset[str] = frozenset()  # what a why/how question takes the paper to need (``facets``)
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -557,7 +562,8 @@ MODALITIES = tuple(
 # Who wrote a paper, and when or where it appeared: abstracts never say.
 _METADATA_RE = re.compile(
     r"\bwho (?:wrote|writes|authored|is (?:the )?(?:author|writ\w*)|are the authors)\b|\bwhich authors?\b|"
-    r"\bwritten by\b|\b(?:what|which) (?:year|venue|conference|journal)\b|"
+    r"\bwritten by\b|(?:^|:\s*)authors?\b|"
+    r"\b(?:what|which) (?:year|venue|conference|journal)\b|"
     r"\bwhen was\b.{0,80}\b(?:published|released|written|submitted)\b|\bpublication (?:year|date|venue)\b",
     re.I,
 )
@@ -583,7 +589,7 @@ def _profile(
         )
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
     offers = _CHOICE_RE.search(question)
-    asked_kinds = () if offers else tuple(words for asked, words in MODALITIES if asked.search(question))
+    asked_kinds = () if offers else _kinds_asked(question, lexical, background)
     length = math.log(max(len(question.split()), SHORT) / SHORT)
     initialisms = _initialisms(question)
     return QuestionProfile(
@@ -601,6 +607,21 @@ def _profile(
         stated_numbers(question),
         changes(question),
         bool(_METADATA_RE.search(question)),
+        presupposed_uses(question),
+    )
+
+
+def _kinds_asked(
+    question: str, lexical: LexicalIndex, background: Background | None
+) -> tuple[tuple[str, ...], ...]:
+    """The ``MODALITIES`` a question is about, also when it misspells them ("speach signals")."""
+    known = background.words if background is not None else frozenset()
+    unknown = [t for t in terms(question) if len(t) >= 5 and t.isalpha() and t not in known]
+    unknown = [t for t in unknown if not lexical.known(t)]
+    return tuple(
+        words
+        for asked, words in MODALITIES
+        if asked.search(question) or any(within_one_edit(u, w) for u in unknown for w in words if len(w) >= 5)
     )
 
 

@@ -484,3 +484,48 @@ def test_the_kept_profile_follows_the_collection():
     model.add(second)
     after = model.profile("diffusion for images")
     assert after is not before and after.weights != before.weights
+
+
+def test_a_why_question_that_presupposes_what_the_paper_does_without():
+    from rag.facets import done_without, presupposed_uses
+
+    abstract = "We propose a supervision-free approach that operates without the need for labels."
+    assert done_without(abstract) == {"supervis", "label"}
+    assert done_without("solved by cascaded estimation without context models involved") == {"context"}
+    assert "label" in presupposed_uses("Why does Label-Agnostic Forgetting need fully labeled data?")
+    # A yes/no question asks; its answer is the "without".
+    assert presupposed_uses("Does Label-Agnostic Forgetting need labels?") == frozenset()
+    assert presupposed_uses("How does it work without labels?") == frozenset()
+    # Other methods' needs, and a named way of doing without, are no premise about the paper.
+    assert presupposed_uses("How does LAF compare with methods that use full supervision?") == frozenset()
+    assert "supervis" not in presupposed_uses("Which papers use supervision-free unlearning?")
+
+
+@pytest.mark.parametrize(
+    ("question", "abstains"),
+    [
+        ("Why does Label-Agnostic Forgetting need fully labeled data?", True),
+        ("Does Label-Agnostic Forgetting need labels?", False),
+        # The paper's speed-up is 3.18 times, "without context models involved".
+        ("How does the multivariate Gaussian mixture compression model get its 3.18x speed-up?", False),
+        ("How does the multivariate Gaussian mixture compression model get its 10x speed-up?", True),
+        ("How does the multivariate Gaussian mixture codec speed up compression using context models?", True),
+        # A misspelled kind of data is still that kind.
+        ("Can diffusion time-step features be used for representation learning on speach signals?", True),
+        # Keyword style: who wrote it is never in an abstract; what the authors propose is.
+        ("Label-Agnostic Forgetting: authors", True),
+        ("what are the authors of DiffuseVAE proposing?", False),
+        # A size is a number; DiGIT's abstract gives none for its codebook.
+        ("What is the codebook size of the DiGIT tokenizer?", True),
+    ],
+)
+def test_premises_and_details_the_paper_does_not_state(seed_settings, question, abstains):
+    assert rag.answer(question, settings=seed_settings).abstained is abstains
+
+
+def test_a_multiplier_is_a_stated_number():
+    from rag.facets import stated_numbers
+
+    assert stated_numbers("its 10x compression speed-up") == {"10"}
+    assert stated_numbers("a 2-fold gain") == {"2"}
+    assert stated_numbers("1024x1024 images") == frozenset()  # a size, matched on its own (see above)
