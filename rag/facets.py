@@ -152,10 +152,10 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
 _METRICS = (
     r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|"
     r"precision|recall|perplexity|latency|throughput|success rate|win rate|"
-    r"(?:[\w-]+ )?(?:size|dimension|dimensionality|temperature)"  # "what is the codebook size"
+    r"(?:[\w-]+ )?(?:size|dimension|dimensionality|temperature|value)"  # "what is the codebook size"
 )
 # "what accuracy", "what is the exact sample size"
-_WHAT_METRIC = r"(?:what|which)(?: (?:is|was|are|were) the)?(?: exact)? "
+_WHAT_METRIC = r"(?:what|which)(?: (?:is|was|are|were) the)?(?: exact)?(?: numeric(?:al)?)? "
 _QUANTITY = re.compile(
     r"\b(how (?:many|much(?! (?:that|the|this|these|those|it|they)\b)|long|fast|large)|by how (?:much|many)|"
     rf"{_WHAT_METRIC}(?:{_METRICS})|how (?:high|low) (?:is|was|are))\b",

@@ -372,6 +372,10 @@ class SupportModel:
             unanswered += tuple(sorted(profile.uses & done_without(text)))
         if profile.metadata:
             unanswered += ("authors or date",)
+        # "How does NoiseCLR compare with Prompt-to-Prompt and SDEdit?": an abstract that
+        # never names them cannot say. (A paper of the collection named there is left to
+        # the comparison of the two papers.)
+        unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
         if unanswered:
             missing, p = missing + unanswered, 0.0
         return Evidence(similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
@@ -464,6 +468,7 @@ class QuestionProfile:
     changes: tuple[tuple[str, str], ...] = ()  # "from A to B" (``facets.changes``)
     metadata: bool = False  # asks who wrote the paper, or when or where it appeared
     uses: frozenset[str] = frozenset()  # what a why/how question takes the paper to need (``facets``)
+    compared: frozenset[str] = frozenset()  # names it asks the paper to be compared with
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -559,6 +564,8 @@ MODALITIES = tuple(
         (r"\b(gpus?|gpu[- ]hours?|tpus?)\b", "gpu gpus tpu hours"),
     )
 )
+# What a question compares a paper with: "compared to a plain DDIM", "better than MAML".
+_COMPARED_RE = re.compile(r"\b(?:compar\w*\s+(?:\w+\s+)?(?:with|to|against)|than|versus|vs\.?)\s+(.*)", re.I)
 # Who wrote a paper, and when or where it appeared: abstracts never say.
 _METADATA_RE = re.compile(
     r"\bwho (?:wrote|writes|authored|is (?:the )?(?:author|writ\w*)|are the authors)\b|\bwhich authors?\b|"
@@ -608,6 +615,7 @@ def _profile(
         changes(question),
         bool(_METADATA_RE.search(question)),
         presupposed_uses(question),
+        frozenset(n for m in _COMPARED_RE.finditer(question) for n in question_entities(m[1])) - misspelled,
     )
 
 

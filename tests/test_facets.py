@@ -517,6 +517,10 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         ("what are the authors of DiffuseVAE proposing?", False),
         # A size is a number; DiGIT's abstract gives none for its codebook.
         ("What is the codebook size of the DiGIT tokenizer?", True),
+        ("In PV-RNN, what exact numerical value of the meta-prior works best?", True),
+        # A comparison with methods the abstract never names; one it names is answered.
+        ("How does NoiseCLR compare with Prompt-to-Prompt and SDEdit for facial edits?", True),
+        ("What FID does DiffuseVAE get on CelebA-HQ-128 compared to a standard DDIM?", False),
     ],
 )
 def test_premises_and_details_the_paper_does_not_state(seed_settings, question, abstains):
