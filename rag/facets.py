@@ -287,3 +287,31 @@ def done_without(text: str) -> frozenset[str]:
     """Terms a text says it does without: "without the need for labels", "label-free" -> label."""
     found = (next(g for g in m.groups() if g) for m in _DONE_WITHOUT.finditer(text))
     return frozenset(t for word in found for t in terms(word)[:1])
+
+
+# "Which datasets was it evaluated on?" is answered by a paper that names them ("MNIST
+# and AFHQ") or says what they are ("three public real-world datasets"), not by
+# "experimental results across various unlearning tasks".
+_WHICH_DATA = re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|benchmarks?|data ?sets?)\b", _I)
+_DATA_WORDS = re.compile(
+    r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|experiments?|evaluat\w*|tested)\b", _I
+)
+_COUNTED_DATA = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|benchmarks?)\b",
+    _I,
+)
+
+
+def asks_which_data(question: str) -> bool:
+    """True when the question asks which datasets or benchmarks were used."""
+    return bool(_WHICH_DATA.search(question))
+
+
+def data_sentences(abstract: str) -> list[str]:
+    """The abstract's sentences that speak of datasets, benchmarks or experiments."""
+    return [s for s in re.split(r"(?<=[.!?])\s+", abstract) if _DATA_WORDS.search(s)]
+
+
+def counts_data(sentence: str) -> bool:
+    """True when the sentence says how many datasets: "three public real-world datasets"."""
+    return bool(_COUNTED_DATA.search(sentence))

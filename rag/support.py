@@ -50,7 +50,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .corpus import Paper
-from .facets import changes, done_without, numbers_in, presupposed_uses, reverses, stated_numbers
+from .facets import (
+    asks_which_data,
+    changes,
+    counts_data,
+    data_sentences,
+    done_without,
+    numbers_in,
+    presupposed_uses,
+    reverses,
+    stated_numbers,
+)
 from .lexical import LexicalIndex, stopwords, terms, within_one_edit
 
 if TYPE_CHECKING:
@@ -376,9 +386,24 @@ class SupportModel:
         # never names them cannot say. (A paper of the collection named there is left to
         # the comparison of the two papers.)
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
+        if profile.which_data and not self._names_data(paper_id):
+            unanswered += ("datasets",)
         if unanswered:
             missing, p = missing + unanswered, 0.0
         return Evidence(similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
+
+    def _names_data(self, paper_id: str) -> bool:
+        """True when the paper names a dataset or says what its datasets are (``facets``).
+
+        A name counts in a sentence about data or experiments, unless it is the
+        paper's own (in its title, or an acronym it defines: "LAF").
+        """
+        paper = self._papers[paper_id]
+        own = set(_title_names(paper.title)) | set(self._paper_acronyms[paper_id])
+        return any(
+            counts_data(s) or any(n not in own for n in question_entities(s))
+            for s in data_sentences(paper.abstract)
+        )
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
         """The IDF-weighted share of the question's terms that the paper contains."""
@@ -469,6 +494,7 @@ class QuestionProfile:
     metadata: bool = False  # asks who wrote the paper, or when or where it appeared
     uses: frozenset[str] = frozenset()  # what a why/how question takes the paper to need (``facets``)
     compared: frozenset[str] = frozenset()  # names it asks the paper to be compared with
+    which_data: bool = False  # asks which datasets or benchmarks (``facets.asks_which_data``)
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -616,6 +642,7 @@ def _profile(
         bool(_METADATA_RE.search(question)),
         presupposed_uses(question),
         frozenset(n for m in _COMPARED_RE.finditer(question) for n in question_entities(m[1])) - misspelled,
+        asks_which_data(question),
     )
 
 

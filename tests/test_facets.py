@@ -521,6 +521,9 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # A comparison with methods the abstract never names; one it names is answered.
         ("How does NoiseCLR compare with Prompt-to-Prompt and SDEdit for facial edits?", True),
         ("What FID does DiffuseVAE get on CelebA-HQ-128 compared to a standard DDIM?", False),
+        # Which datasets: LAF's abstract names none ("various unlearning tasks"); Adapt-then-Unlearn's does.
+        ("Which datasets were used to evaluate Label-Agnostic Forgetting?", True),
+        ("Which datasets were used to evaluate Adapt-then-Unlearn?", False),
     ],
 )
 def test_premises_and_details_the_paper_does_not_state(seed_settings, question, abstains):
@@ -533,3 +536,13 @@ def test_a_multiplier_is_a_stated_number():
     assert stated_numbers("its 10x compression speed-up") == {"10"}
     assert stated_numbers("a 2-fold gain") == {"2"}
     assert stated_numbers("1024x1024 images") == frozenset()  # a size, matched on its own (see above)
+
+
+def test_which_data_a_paper_names():
+    from rag.facets import asks_which_data, counts_data
+
+    assert asks_which_data("Which specific image classification datasets were used?")
+    assert asks_which_data("what benchmark results does it report?")
+    assert not asks_which_data("How well does it do on the benchmarks?")
+    assert counts_data("We evaluate on three public real-world datasets.")
+    assert not counts_data("Experimental results across various unlearning tasks.")
