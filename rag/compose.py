@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .facets import asked, asks_quantity, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
-from .support import Evidence, QuestionProfile, SupportModel, names_paper
+from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper
 
 if TYPE_CHECKING:
     import numpy as np
@@ -317,6 +317,11 @@ def _supporting(
 ) -> list[tuple[Hit, float]]:
     """The papers to cite, with their support: the best one, or a list when one is asked for."""
     supported = [(h, e) for h, e in judged if e.supported]
+    # The paper the question is about, ruled out ("why does it do worse on rare items?"
+    # of a paper that does better on them), is not replaced by a paper that fits less.
+    ruled_out = [e.fitted for _, e in judged if not e.supported and (e.fitted or 0.0) >= THRESHOLD]
+    if ruled_out and max(ruled_out) > max((e.probability for _, e in supported), default=0.0):
+        return []
     if asks_quantity(question):
         # "How many parameters does X have?" is not answered by a paper that states no number.
         about = measured(question)

@@ -315,3 +315,41 @@ def data_sentences(abstract: str) -> list[str]:
 def counts_data(sentence: str) -> bool:
     """True when the sentence says how many datasets: "three public real-world datasets"."""
     return bool(_COUNTED_DATA.search(sentence))
+
+
+# "Why does DiffuseVAE get a worse FID than a standard DDIM?" of a paper that reports
+# the opposite ("improves upon ... FID of 16.47 vs 34.36 using a standard DDIM"): a
+# why-question takes a bad outcome as given; the paper states a good one about the
+# same things and no bad one.
+_WHY = re.compile(r"^\W*(?:why|how come)\b|\b(?:why|since|given that)\b", _I)
+_BAD = re.compile(
+    r"\b(?:worse|poorer|poorly|struggl\w*|fails?|failing|underperform\w*|degrad\w*|slower|inferior|"
+    r"hurts?|lower)\b((?:\W+\w+){1,5})",
+    _I,
+)
+_BAD_WORD = re.compile(
+    r"\b(?:worse|poor\w*|struggl\w*|fail\w*|underperform\w*|degrad\w*|slow\w*|inferior|hurt\w*|lower|limit\w*|lack\w*)\b",
+    _I,
+)
+_GOOD_WORD = re.compile(
+    r"\b(?:better|improv\w*|outperform\w*|superior|surpass\w*|faster|excels?|boost\w*)\b", _I
+)
+
+
+def bad_outcomes(question: str) -> tuple[frozenset[str], ...]:
+    """What a why-question takes to go badly: "why does it do worse on rare items" -> {rare, item}."""
+    if not _WHY.search(question):
+        return ()
+    return tuple(frozenset(terms(m[1])) for m in _BAD.finditer(question) if len(terms(m[1])) >= 2)
+
+
+def reports_opposite(outcomes: tuple[frozenset[str], ...], text: str) -> bool:
+    """True when a sentence reports a good outcome on two terms of a stated bad one, and none a bad one."""
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    words = [frozenset(terms(s)) for s in sentences]
+    for focus in outcomes:
+        about = [len(focus & w) >= 2 for w in words]
+        good = any(a and _GOOD_WORD.search(s) for s, a in zip(sentences, about, strict=True))
+        if good and not any(a and _BAD_WORD.search(s) for s, a in zip(sentences, about, strict=True)):
+            return True
+    return False

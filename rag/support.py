@@ -33,8 +33,10 @@ speech, graphs, 3D, molecules, LLMs, learning rates, GPU hours: ``MODALITIES``)
 when it has no word for it; that states a number it never gives ("10,000
 programmers", "a 10x speed-up") or a change it reports the other way round; that
 asks why it needs what it says it does without ("why does it need labeled data?" of
-a paper that works "without the need for labels"); or that asks who wrote it, or
-when or where it appeared (abstracts never say).
+a paper that works "without the need for labels") or why it does badly where it
+reports doing well; that asks which datasets it used when it names none; that asks
+for a comparison with a method it never names; or that asks who wrote it, or when
+or where it appeared (abstracts never say).
 """
 
 from __future__ import annotations
@@ -52,12 +54,14 @@ from typing import TYPE_CHECKING
 from .corpus import Paper
 from .facets import (
     asks_which_data,
+    bad_outcomes,
     changes,
     counts_data,
     data_sentences,
     done_without,
     numbers_in,
     presupposed_uses,
+    reports_opposite,
     reverses,
     stated_numbers,
 )
@@ -189,6 +193,7 @@ class Evidence:
     length: float = 0.0
     outside: float = 0.0
     outside_terms: float = 0.0
+    fitted: float | None = None  # the model's probability, before a rule set it to 0 (see ``judge``)
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in ``FEATURES`` order."""
@@ -370,7 +375,7 @@ class SupportModel:
         # however well it fits the rest.
         have = self._terms[paper_id]
         unanswered = tuple("/".join(g) for g in profile.required if not any(t in have for t in g))
-        if profile.numbers or profile.changes or profile.uses:
+        if profile.numbers or profile.changes or profile.uses or profile.bad:
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
             paper = self._papers[paper_id]
@@ -380,6 +385,8 @@ class SupportModel:
                 unanswered += ("reversed change",)
             # "Why does LAF need fully labeled data?" of a paper that works "without labels".
             unanswered += tuple(sorted(profile.uses & done_without(text)))
+            if reports_opposite(profile.bad, paper.abstract):
+                unanswered += ("reports the opposite",)
         if profile.metadata:
             unanswered += ("authors or date",)
         # "How does NoiseCLR compare with Prompt-to-Prompt and SDEdit?": an abstract that
@@ -388,9 +395,12 @@ class SupportModel:
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
         if profile.which_data and not self._names_data(paper_id):
             unanswered += ("datasets",)
+        fitted = p
         if unanswered:
             missing, p = missing + unanswered, 0.0
-        return Evidence(similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
+        return Evidence(
+            similarity, coverage, missing, margin, p, profile.length, outside, outside_terms, fitted
+        )
 
     def _names_data(self, paper_id: str) -> bool:
         """True when the paper names a dataset or says what its datasets are (``facets``).
@@ -495,6 +505,7 @@ class QuestionProfile:
     uses: frozenset[str] = frozenset()  # what a why/how question takes the paper to need (``facets``)
     compared: frozenset[str] = frozenset()  # names it asks the paper to be compared with
     which_data: bool = False  # asks which datasets or benchmarks (``facets.asks_which_data``)
+    bad: tuple[frozenset[str], ...] = ()  # what a why-question takes to go badly (``facets``)
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -643,6 +654,7 @@ def _profile(
         presupposed_uses(question),
         frozenset(n for m in _COMPARED_RE.finditer(question) for n in question_entities(m[1])) - misspelled,
         asks_which_data(question),
+        bad_outcomes(question),
     )
 
 

@@ -524,6 +524,16 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # Which datasets: LAF's abstract names none ("various unlearning tasks"); Adapt-then-Unlearn's does.
         ("Which datasets were used to evaluate Label-Agnostic Forgetting?", True),
         ("Which datasets were used to evaluate Adapt-then-Unlearn?", False),
+        # A why-question taking a bad outcome as given, of a paper that reports a good one.
+        ("Why does DiffuseVAE get a worse FID than a standard DDIM on CelebA-HQ-128?", True),
+        ("Why do standard VAEs get poor sample quality compared with diffusion models?", False),
+        # Ruled out, the paper asked about is not replaced by one that fits less (the
+        # diffusion-theory overview mentions audio in passing).
+        (
+            "Any work on unsupervised discovery of interpretable directions in text-to-audio diffusion "
+            "models?",
+            True,
+        ),
     ],
 )
 def test_premises_and_details_the_paper_does_not_state(seed_settings, question, abstains):
@@ -546,3 +556,16 @@ def test_which_data_a_paper_names():
     assert not asks_which_data("How well does it do on the benchmarks?")
     assert counts_data("We evaluate on three public real-world datasets.")
     assert not counts_data("Experimental results across various unlearning tasks.")
+
+
+def test_a_bad_outcome_a_why_question_takes_as_given():
+    from rag.facets import bad_outcomes, reports_opposite
+
+    question = "Why does it do worse on rare items than on popular ones?"
+    outcomes = bad_outcomes(question)
+    assert {"rare", "item"} <= outcomes[0]
+    assert bad_outcomes("Does it do worse on rare items?") == ()  # asks, takes nothing as given
+    better = "In particular, the proposed method works better for rare items."
+    assert reports_opposite(outcomes, better)
+    # A paper that also reports a bad outcome about them may answer why.
+    assert not reports_opposite(outcomes, better + " It still fails on rare items with no clicks.")
