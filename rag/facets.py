@@ -302,9 +302,18 @@ _COUNTED_DATA = re.compile(
 )
 
 
-def asks_which_data(question: str) -> bool:
-    """True when the question asks which datasets or benchmarks were used."""
-    return bool(_WHICH_DATA.search(question))
+_BY_NAME = re.compile(r"\b(?:by name|names?|named|specific|exact)\b", _I)
+
+
+def asks_which_data(question: str) -> str:
+    """What a question asks of the data a paper used.
+
+    ``names``: which datasets, by name ("which specific datasets"); ``any``: which
+    (a count answers: "three public real-world datasets"); empty: neither.
+    """
+    if not _WHICH_DATA.search(question):
+        return ""
+    return "names" if _BY_NAME.search(question) else "any"
 
 
 def data_sentences(abstract: str) -> list[str]:

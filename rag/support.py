@@ -393,7 +393,7 @@ class SupportModel:
         # never names them cannot say. (A paper of the collection named there is left to
         # the comparison of the two papers.)
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
-        if profile.which_data and not self._names_data(paper_id):
+        if profile.which_data and not self._names_data(paper_id, counted=profile.which_data == "any"):
             unanswered += ("datasets",)
         fitted = p
         if unanswered:
@@ -402,16 +402,19 @@ class SupportModel:
             similarity, coverage, missing, margin, p, profile.length, outside, outside_terms, fitted
         )
 
-    def _names_data(self, paper_id: str) -> bool:
-        """True when the paper names a dataset or says what its datasets are (``facets``).
+    def _names_data(self, paper_id: str, counted: bool) -> bool:
+        """True when the paper names a dataset or (``counted``) says how many (``facets``).
 
-        A name counts in a sentence about data or experiments, unless it is the
-        paper's own (in its title, or an acronym it defines: "LAF").
+        A name counts in a sentence about data or experiments when it is written
+        like one ("MNIST", "CelebA-HQ", "CIFAR-10": capitals inside a word, or
+        digits; not "Click-Through-Rate"), unless it is the paper's own (in its
+        title, or an acronym it defines: "LAF").
         """
         paper = self._papers[paper_id]
         own = set(_title_names(paper.title)) | set(self._paper_acronyms[paper_id])
         return any(
-            counts_data(s) or any(n not in own for n in question_entities(s))
+            (counted and counts_data(s))
+            or any(_DATASET_LIKE.search(t) and entity_key(t) not in own for t in _WORD_RE.findall(s))
             for s in data_sentences(paper.abstract)
         )
 
@@ -504,7 +507,7 @@ class QuestionProfile:
     metadata: bool = False  # asks who wrote the paper, or when or where it appeared
     uses: frozenset[str] = frozenset()  # what a why/how question takes the paper to need (``facets``)
     compared: frozenset[str] = frozenset()  # names it asks the paper to be compared with
-    which_data: bool = False  # asks which datasets or benchmarks (``facets.asks_which_data``)
+    which_data: str = ""  # asks which datasets: "any" or by "names" (``facets.asks_which_data``)
     bad: tuple[frozenset[str], ...] = ()  # what a why-question takes to go badly (``facets``)
 
 
@@ -601,6 +604,8 @@ MODALITIES = tuple(
         (r"\b(gpus?|gpu[- ]hours?|tpus?)\b", "gpu gpus tpu hours"),
     )
 )
+# How a dataset's name is written: a digit, or a capital inside a word ("CelebA", "MNIST").
+_DATASET_LIKE = re.compile(r"\d|[A-Za-z][A-Z]")
 # What a question compares a paper with: "compared to a plain DDIM", "better than MAML".
 _COMPARED_RE = re.compile(r"\b(?:compar\w*\s+(?:\w+\s+)?(?:with|to|against)|than|versus|vs\.?)\s+(.*)", re.I)
 # Who wrote a paper, and when or where it appeared: abstracts never say.

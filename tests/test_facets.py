@@ -524,6 +524,9 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # Which datasets: LAF's abstract names none ("various unlearning tasks"); Adapt-then-Unlearn's does.
         ("Which datasets were used to evaluate Label-Agnostic Forgetting?", True),
         ("Which datasets were used to evaluate Adapt-then-Unlearn?", False),
+        # DNIS says "three public real-world datasets": how many, not which by name.
+        ("Which datasets does DNIS evaluate on?", False),
+        ("Which three public datasets, by name, does DNIS evaluate on?", True),
         # A why-question taking a bad outcome as given, of a paper that reports a good one.
         ("Why does DiffuseVAE get a worse FID than a standard DDIM on CelebA-HQ-128?", True),
         ("Why do standard VAEs get poor sample quality compared with diffusion models?", False),
@@ -551,8 +554,8 @@ def test_a_multiplier_is_a_stated_number():
 def test_which_data_a_paper_names():
     from rag.facets import asks_which_data, counts_data
 
-    assert asks_which_data("Which specific image classification datasets were used?")
-    assert asks_which_data("what benchmark results does it report?")
+    assert asks_which_data("Which specific image classification datasets were used?") == "names"
+    assert asks_which_data("what benchmark results does it report?") == "any"
     assert not asks_which_data("How well does it do on the benchmarks?")
     assert counts_data("We evaluate on three public real-world datasets.")
     assert not counts_data("Experimental results across various unlearning tasks.")
