@@ -317,9 +317,10 @@ def _supporting(
 ) -> list[tuple[Hit, float]]:
     """The papers to cite, with their support: the best one, or a list when one is asked for."""
     supported = [(h, e) for h, e in judged if e.supported]
-    # The paper the question is about, ruled out ("why does it do worse on rare items?"
-    # of a paper that does better on them), is not replaced by a paper that fits less.
-    ruled_out = [e.fitted for _, e in judged if not e.supported and (e.fitted or 0.0) >= THRESHOLD]
+    # The paper the question is about, found to state otherwise than the question
+    # takes as given ("why does it do worse on rare items?" of a paper that does better
+    # on them), is not replaced by a paper that fits less.
+    ruled_out = [e.fitted for _, e in judged if e.false_premise and e.fitted >= THRESHOLD]
     if ruled_out and max(ruled_out) > max((e.probability for _, e in supported), default=0.0):
         return []
     if asks_quantity(question):

@@ -193,7 +193,8 @@ class Evidence:
     length: float = 0.0
     outside: float = 0.0
     outside_terms: float = 0.0
-    fitted: float | None = None  # the model's probability, before a rule set it to 0 (see ``judge``)
+    fitted: float = 0.0  # the model's probability, before a rule set it to 0 (see ``judge``)
+    false_premise: bool = False  # the paper states otherwise than the question takes as given
 
     def features(self) -> tuple[float, ...]:
         """The model's inputs, in ``FEATURES`` order."""
@@ -375,18 +376,20 @@ class SupportModel:
         # however well it fits the rest.
         have = self._terms[paper_id]
         unanswered = tuple("/".join(g) for g in profile.required if not any(t in have for t in g))
+        premise: tuple[str, ...] = ()
         if profile.numbers or profile.changes or profile.uses or profile.bad:
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
             paper = self._papers[paper_id]
             text = f"{paper.title} {paper.abstract}"
-            unanswered += tuple(sorted(profile.numbers - numbers_in(text)))
+            premise = tuple(sorted(profile.numbers - numbers_in(text)))
             if reverses(profile.changes, text):
-                unanswered += ("reversed change",)
+                premise += ("reversed change",)
             # "Why does LAF need fully labeled data?" of a paper that works "without labels".
-            unanswered += tuple(sorted(profile.uses & done_without(text)))
+            premise += tuple(sorted(profile.uses & done_without(text)))
             if reports_opposite(profile.bad, paper.abstract):
-                unanswered += ("reports the opposite",)
+                premise += ("reports the opposite",)
+            unanswered += premise
         if profile.metadata:
             unanswered += ("authors or date",)
         # "How does NoiseCLR compare with Prompt-to-Prompt and SDEdit?": an abstract that
@@ -398,9 +401,8 @@ class SupportModel:
         fitted = p
         if unanswered:
             missing, p = missing + unanswered, 0.0
-        return Evidence(
-            similarity, coverage, missing, margin, p, profile.length, outside, outside_terms, fitted
-        )
+        values = (similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
+        return Evidence(*values, fitted=fitted, false_premise=bool(premise))
 
     def _names_data(self, paper_id: str, counted: bool) -> bool:
         """True when the paper names a dataset or (``counted``) says how many (``facets``).

@@ -403,8 +403,11 @@ def test_a_pointed_question_about_one_unnamed_paper_cites_that_paper_alone(seed_
     )
     answer = rag.answer(question, settings=seed_settings)
     assert [c.title[:30] for c in answer.citations] == ["Exploring Diffusion Time-steps"]
-    topic = rag.answer("What datasets are used for evaluating unlearning?", settings=seed_settings)
+    topic = rag.answer("What datasets are used for evaluating diffusion models?", settings=seed_settings)
     assert len(topic.citations) >= 2
+    # A paper on the topic that names no dataset ("various unlearning tasks") is not listed.
+    unlearning = rag.answer("What datasets are used for evaluating unlearning?", settings=seed_settings)
+    assert [c.title[:18] for c in unlearning.citations] == ["Adapt then Unlearn"]
 
 
 @pytest.mark.parametrize(
@@ -530,11 +533,10 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # A why-question taking a bad outcome as given, of a paper that reports a good one.
         ("Why does DiffuseVAE get a worse FID than a standard DDIM on CelebA-HQ-128?", True),
         ("Why do standard VAEs get poor sample quality compared with diffusion models?", False),
-        # Ruled out, the paper asked about is not replaced by one that fits less (the
-        # diffusion-theory overview mentions audio in passing).
+        # Found to state the opposite, the paper asked about is not replaced by one that fits less.
         (
-            "Any work on unsupervised discovery of interpretable directions in text-to-audio diffusion "
-            "models?",
+            "I read that the unbiased estimator for missing-not-at-random implicit feedback does worse "
+            "on rare items than on popular ones. Why does it struggle with rarely observed items?",
             True,
         ),
     ],
