@@ -177,13 +177,29 @@ _MEASURE = re.compile(r"(?<![\w./-])\d+(?:[.,]\d+)?\s*(?:%|x\b|×|times\b|-?fold
 _NOT_A_MEASURE = re.compile(r"https?://\S+|\(\D*\d{4}\w?\)|\b(?:19|20)\d\d\b")
 
 
+# Keywords typed instead of a question ("Binary Latent Diffusion codebook size") that
+# name a setting: that asks for its value.
+_QUESTION_WORD = re.compile(
+    r"^\W*(?:what|which|who|why|how|when|where|is|are|was|were|do|does|did|can|could|"
+    r"should|would|will|has|have|had|any|give|tell|list|explain|describe|compare|summari[sz]e)\b|\?",
+    _I,
+)
+_SETTING = re.compile(
+    r"\b((?:[\w-]+ )?(?:size|dimension|dimensionality|temperature)|number of [\w-]+(?: [\w-]+)?)\s*$", _I
+)
+
+
+def _keyword_setting(question: str) -> re.Match[str] | None:
+    return None if _QUESTION_WORD.search(question) else _SETTING.search(question)
+
+
 def asks_quantity(question: str) -> bool:
     """True when the question asks for a number ("how many ...", "what accuracy ...").
 
     "How much that dependence damages the estimates" asks for a degree, which words
     answer ("largely inconsequential"); "how much does it improve" still wants a number.
     """
-    return bool(_QUANTITY.search(question))
+    return bool(_QUANTITY.search(question) or _keyword_setting(question))
 
 
 def measured(question: str) -> frozenset[str]:
@@ -196,7 +212,8 @@ def measured(question: str) -> frozenset[str]:
     """
     m = _MEASURED.search(question)
     if m is None:
-        return frozenset()
+        setting = _keyword_setting(question)
+        return frozenset(terms(re.sub(r"^number of ", "", setting[1], flags=_I))) if setting else frozenset()
     kind, rest, metric = m.groups()
     if metric:
         return frozenset(["percent", "%"] if metric.lower() == "percentage" else terms(metric))

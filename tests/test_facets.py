@@ -464,6 +464,13 @@ def test_details_abstracts_never_give(seed_settings, question, abstains):
 def test_how_much_asks_for_a_number_unless_it_asks_for_a_degree():
     from rag.facets import asks_quantity
 
+    # Keywords naming a setting ask for its value; keywords naming a measure need not.
+    assert asks_quantity("Binary Latent Diffusion vector quantization codebook size")
+    assert measured("NoiseCLR contrastive loss temperature and number of learned directions") == {
+        "learn",
+        "direct",
+    }
+    assert not asks_quantity("DiffuseVAE FID celeba")
     assert asks_quantity("How much does DiffuseVAE improve FID?")
     assert asks_quantity("How much GPU memory does it need?")
     assert not asks_quantity("Did anyone check how much that dependence damages the estimates?")
@@ -521,6 +528,8 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # A size is a number; DiGIT's abstract gives none for its codebook.
         ("What is the codebook size of the DiGIT tokenizer?", True),
         ("In PV-RNN, what exact numerical value of the meta-prior works best?", True),
+        ("Rep4Ex autoencoder architecture and latent dimension", True),
+        ("DiffuseVAE reverse process steps number of steps", False),
         # A comparison with methods the abstract never names; one it names is answered.
         ("How does NoiseCLR compare with Prompt-to-Prompt and SDEdit for facial edits?", True),
         ("What FID does DiffuseVAE get on CelebA-HQ-128 compared to a standard DDIM?", False),
