@@ -233,7 +233,7 @@ def reports_quantity(sentence: str) -> bool:
 # A number a question states: 10 or more, or with a decimal point or a percent sign
 # ("10,000 programmers", "33.4%", "a 10x speed-up"); small counts ("two stages", "0/1 bits")
 # and years do not count.
-_STATED = re.compile(r"(?<![\w.,=/-])(\d+(?:[.,]\d+)*)(\s*%|(?:x|×|-fold)(?!\w))?(?![\w/-])")
+_STATED = re.compile(r"(?<![\w.,=/-])(\d+(?:[.,]\d+)*)(\s*%|(?:[xX]|×|-fold)(?!\w))?(?![\w/-]|[.,]\d)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _FROM_TO = re.compile(r"\bfrom\s+(\d+(?:\.\d+)?)\s*%?\s+to\s+(\d+(?:\.\d+)?)\s*%?", _I)
 
@@ -242,15 +242,42 @@ def _plain(number: str) -> str:
     return number.replace(",", "")
 
 
+_NUMBER_WORDS = dict(
+    zero="0",
+    one="1",
+    two="2",
+    three="3",
+    four="4",
+    five="5",
+    six="6",
+    seven="7",
+    eight="8",
+    nine="9",
+    ten="10",
+    twenty="20",
+    hundred="100",
+    thousand="1000",
+)
+_WORD_NUMBER = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})\b", _I)
+# "ten times the original steps", "a three-fold speed-up": a multiplier in words.
+_WORD_MULTIPLIER = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})[\s-]+(?:times|fold)\b", _I)
+
+
 def stated_numbers(question: str) -> frozenset[str]:
     """The numbers a question states as given, without thousands separators ("10,000" -> "10000")."""
     found = ((_plain(m[1]), m[2]) for m in _STATED.finditer(_NOT_A_MEASURE.sub(" ", question)))
-    return frozenset(n for n, unit in found if unit or "." in n or len(n) >= 2)
+    words = (_NUMBER_WORDS[m[1].lower()] for m in _WORD_MULTIPLIER.finditer(question))
+    return frozenset(n for n, unit in found if unit or "." in n or len(n) >= 2) | frozenset(words)
 
 
 def numbers_in(text: str) -> frozenset[str]:
-    """Every number a text writes, without thousands separators."""
-    return frozenset(_plain(n) for n in _NUMBER.findall(text))
+    """Every number a text writes, in digits or words, without thousands separators.
+
+    A decimal also counts as its whole part: "a 3x speed-up" is the "3.18 times" one.
+    """
+    words = (_NUMBER_WORDS[m[1].lower()] for m in _WORD_NUMBER.finditer(text))
+    digits = {_plain(n) for n in _NUMBER.findall(text)}
+    return frozenset(digits | {n.split(".")[0] for n in digits} | set(words))
 
 
 def changes(question: str) -> tuple[tuple[str, str], ...]:

@@ -670,7 +670,7 @@ def _kinds_asked(
 ) -> tuple[tuple[str, ...], ...]:
     """The ``MODALITIES`` a question is about, also when it misspells them ("speach signals")."""
     known = background.words if background is not None else frozenset()
-    unknown = [t for t in terms(question) if len(t) >= 5 and t.isalpha() and t not in known]
+    unknown = [t for t in terms(question) if len(t) >= 4 and t.isalpha() and t not in known]
     unknown = [t for t in unknown if not lexical.known(t)]
     return tuple(
         words

@@ -529,6 +529,9 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         ("What is the codebook size of the DiGIT tokenizer?", True),
         ("In PV-RNN, what exact numerical value of the meta-prior works best?", True),
         ("Rep4Ex autoencoder architecture and latent dimension", True),
+        ("How does the multivariate Gaussian mixture compression model get its 3x speed-up?", False),
+        ("why does the householder projector retrain stylegan3 for ten times the original steps", True),
+        ("is there a learned vidoe compression model with a gaussian mixture prior?", True),
         ("DiffuseVAE reverse process steps number of steps", False),
         # A comparison with methods the abstract never names; one it names is answered.
         ("How does NoiseCLR compare with Prompt-to-Prompt and SDEdit for facial edits?", True),
@@ -560,6 +563,15 @@ def test_a_multiplier_is_a_stated_number():
     assert stated_numbers("its 10x compression speed-up") == {"10"}
     assert stated_numbers("a 2-fold gain") == {"2"}
     assert stated_numbers("1024x1024 images") == frozenset()  # a size, matched on its own (see above)
+    assert stated_numbers("a 10.6X improvement and 45%") == {"10.6", "45"}  # not "10"
+    assert stated_numbers("for ten times the original steps") == {"10"}
+
+
+def test_a_paper_number_in_words_or_rounded():
+    from rag.facets import numbers_in
+
+    assert {"3.18", "3"} <= numbers_in("an impressive 3.18times compression speed up")
+    assert "2" in numbers_in("We test the model on two datasets")
 
 
 def test_which_data_a_paper_names():
