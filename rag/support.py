@@ -604,6 +604,11 @@ MODALITIES = tuple(
             "hyperparameter hyperparameters epoch epochs batch warmup decay",
         ),
         (r"\b(gpus?|gpu[- ]hours?|tpus?)\b", "gpu gpus tpu hours"),
+        (r"\b(fmri|eeg|meg|mri|brain scans?)\b", "fmri eeg meg mri scan"),
+        (
+            r"\b(ehrs?|electronic health records?|medical records?|patient records?)\b",
+            "ehr health medical patient clinical",
+        ),
     )
 )
 # How a dataset's name is written: a digit, or a capital inside a word ("CelebA", "MNIST").

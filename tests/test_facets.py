@@ -532,6 +532,9 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         ("How does the multivariate Gaussian mixture compression model get its 3x speed-up?", False),
         ("why does the householder projector retrain stylegan3 for ten times the original steps", True),
         ("is there a learned vidoe compression model with a gaussian mixture prior?", True),
+        # Brain scans and health records are kinds of data too.
+        ("gp-vae with shared and independent latents for human fmri recorded at the same time", True),
+        ("Is there a deep model for treatment effects estimated from EHR records?", True),
         ("DiffuseVAE reverse process steps number of steps", False),
         # A comparison with methods the abstract never names; one it names is answered.
         ("How does NoiseCLR compare with Prompt-to-Prompt and SDEdit for facial edits?", True),
