@@ -148,11 +148,14 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
     return tuple((name, v) for name, v in found.items() if v > 0)
 
 
+# Settings a question may ask the value of ("what is the codebook size", keywords
+# "... latent dimension").
+_SETTINGS = r"size|dimension|dimensionality|temperature|threshold"
 # Measures a question may ask for by name ("what mIoU ...", "which FID ...").
 _METRICS = (
     r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|"
     r"precision|recall|perplexity|latency|throughput|success rate|win rate|"
-    r"(?:[\w-]+ )?(?:size|dimension|dimensionality|temperature|value)"  # "what is the codebook size"
+    rf"(?:[\w-]+ )?(?:{_SETTINGS}|value)"
 )
 # "what accuracy", "what is the exact sample size"
 _WHAT_METRIC = r"(?:what|which)(?: (?:is|was|are|were) the)?(?: exact)?(?: numeric(?:al)?)? "
@@ -185,7 +188,8 @@ _QUESTION_WORD = re.compile(
     _I,
 )
 _SETTING = re.compile(
-    r"\b((?:[\w-]+ )?(?:size|dimension|dimensionality|temperature)|number of [\w-]+(?: [\w-]+)?)\s*$", _I
+    rf"\b((?:[\w-]+ )?(?:{_SETTINGS})|number of [\w-]+(?: [\w-]+)?)\s*$",
+    _I,
 )
 
 
