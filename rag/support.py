@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING
 
 from .corpus import Paper
 from .facets import (
+    asked,
     asks_which_data,
     bad_outcomes,
     changes,
@@ -356,6 +357,14 @@ class SupportModel:
             for n in profile.names
             if not self._mentions(paper_id, n, n in profile.initialisms, n in profile.misspelled)
         )
+        if (
+            profile.comparison
+            and missing
+            and set(profile.names) & set(_title_names(self._papers[paper_id].title))
+        ):
+            # "VLUCI vs Causal Diffusion Autoencoders": in a paper the question names, the
+            # other paper's name is not missing; each answers its part.
+            missing = tuple(n for n in missing if n not in self._title_names)
         # "on CIFAR-10 or ImageNet": naming one of the alternatives is enough.
         for group in profile.alternatives:
             if any(n not in missing for n in group):
@@ -511,6 +520,7 @@ class QuestionProfile:
     compared: frozenset[str] = frozenset()  # names it asks the paper to be compared with
     which_data: str = ""  # asks which datasets: "any" or by "names" (``facets.asks_which_data``)
     bad: tuple[frozenset[str], ...] = ()  # what a why-question takes to go badly (``facets``)
+    comparison: bool = False  # asks for a comparison (``facets.asked``)
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -646,6 +656,11 @@ def _profile(
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
     offers = _CHOICE_RE.search(question)
     asked_kinds = () if offers else _kinds_asked(question, lexical, background)
+    if asked_kinds:
+        # "EHR", "fMRI", "GNNs" name a kind of data: the kind rule judges them (a paper
+        # on "health settings" speaks of it), not the name rule.
+        kind_names = {entity_key(m[0]) for asked, _ in MODALITIES for m in asked.finditer(question)}
+        names = tuple(n for n in names if n not in kind_names)
     length = math.log(max(len(question.split()), SHORT) / SHORT)
     initialisms = _initialisms(question)
     return QuestionProfile(
@@ -667,6 +682,7 @@ def _profile(
         frozenset(n for m in _COMPARED_RE.finditer(question) for n in question_entities(m[1])) - misspelled,
         asks_which_data(question),
         bad_outcomes(question),
+        "comparison" in asked(question),
     )
 
 

@@ -598,3 +598,27 @@ def test_a_bad_outcome_a_why_question_takes_as_given():
     assert reports_opposite(outcomes, better)
     # A paper that also reports a bad outcome about them may answer why.
     assert not reports_opposite(outcomes, better + " It still fails on rare items with no clicks.")
+
+
+def test_two_named_papers_compared_each_answer_their_part(seed_settings):
+    """Each paper lacks the other's name; in a comparison that name is not missing."""
+    answer = rag.answer(
+        "VLUCI vs Causal Diffusion Autoencoders: how do they each approach counterfactuals?",
+        settings=seed_settings,
+    )
+    assert [c.title[:30] for c in answer.citations] == [
+        "VLUCI: Variational Learning of",
+        "Causal Diffusion Autoencoders:",
+    ]
+    assert_well_cited(answer, seed_settings)
+
+
+def test_a_kind_of_data_named_in_capitals_is_judged_as_a_kind(seed_settings):
+    """ "EHR" names health records; a paper on "health settings" speaks of them."""
+    answer = rag.answer(
+        "In my EHR data only the patients who got tested have a diagnosis label. Is the domain "
+        "constraints paper about that situation, where you only see outcomes for the people who were tested?",
+        settings=seed_settings,
+    )
+    assert not answer.abstained
+    assert answer.citations[0].title.startswith("Domain constraints")
