@@ -310,13 +310,26 @@ _PRESUPPOSES = re.compile(r"^\W*(?:why|how|what|which|since|given)\b|\b(?:since|
 _ASKS_WITHOUT = re.compile(r"\b(?:without|not|no|never|instead|avoid\w*|rather than|free of)\b|n't\b", _I)
 _SKIP = (
     r"(?:the|any|an?|explicit(?:ly)?|additional|extra|having|being|need(?:ing)?|for|of|requiring|using|"
-    r"relying|on|involving)"
+    r"relying|on|involving|resorting|to)"
 )
 _DONE_WITHOUT = re.compile(
-    rf"\bwithout\s+(?:{_SKIP}\s+)*([\w-]+)|\b([A-Za-z]+)-(?:free|agnostic)\b|"
-    rf"\b(?:do|does|did)\s+not\s+(?:need|require|rely\s+on|use)\s+(?:{_SKIP}\s+)*([\w-]+)",
+    rf"\bwithout\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)|\b([A-Za-z]+)-(?:free|agnostic)\b|"
+    rf"\b(?:do|does|did)\s+not\s+(?:need|require|rely\s+on|use)\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)|"
+    r"\brelax(?:es|ed|ing)?\s+(?:the\s+)?([\w-]+(?:\s+[\w-]+)?)",
     _I,
 )
+# "Which text prompts does NoiseCLR rely on?": the thing used comes before the verb.
+_USED_FIRST = re.compile(
+    r"\b(?:which|what|how many|how much)\s+((?:[\w-]+\s+){1,4}?)(?:does|do|did)\b[\w\s-]{1,60}?"
+    r"\b(?:need|require|rely on|depend on|use|leverage|employ)\b",
+    _I,
+)
+
+
+_PHRASE_END = frozenset((
+    "during", "in", "on", "at", "to", "for", "of", "from", "with", "by", "and", "or", "while", "when",
+    "which", "that", "as", "across", "over", "under",
+))  # fmt: skip
 
 
 def presupposed_uses(question: str) -> frozenset[str]:
@@ -327,14 +340,27 @@ def presupposed_uses(question: str) -> frozenset[str]:
     """
     if not _PRESUPPOSES.search(question) or _ASKS_WITHOUT.search(question):
         return frozenset()
+    used = [m[1] for m in _USES.finditer(question)] + [m[1] for m in _USED_FIRST.finditer(question)]
     # "How does it use label-free training?" names a way of doing without.
-    return frozenset(t for m in _USES.finditer(question) for t in terms(_DONE_WITHOUT.sub(" ", m[1])))
+    return frozenset(t for phrase in used for t in terms(_DONE_WITHOUT.sub(" ", phrase)))
 
 
-def done_without(text: str) -> frozenset[str]:
-    """Terms a text says it does without: "without the need for labels", "label-free" -> label."""
-    found = (next(g for g in m.groups() if g) for m in _DONE_WITHOUT.finditer(text))
-    return frozenset(t for word in found for t in terms(word)[:1])
+def done_without(text: str) -> tuple[frozenset[str], ...]:
+    """What a text says it does without, each as its first two terms.
+
+    "without the need for labels" -> {label}, "without context models involved" ->
+    {context, model}, "supervision-free" -> {supervis}, "relaxes the unconfoundedness
+    assumption" -> {unconfound, assumpt}. A question must name all of one to presuppose it.
+    """
+    found = (next(g for g in m.groups() if g).split() for m in _DONE_WITHOUT.finditer(text))
+    # "labels during the unlearning process": the phrase ends before a function word.
+    phrases = (words[:1] if words[1:] and words[1].lower() in _PHRASE_END else words for words in found)
+    return tuple(frozenset(terms(" ".join(words))[:2]) for words in phrases if terms(" ".join(words)))
+
+
+def presupposes_without(uses: frozenset[str], text: str) -> bool:
+    """True when a question's ``presupposed_uses`` name something the text does without."""
+    return bool(uses) and any(phrase <= uses for phrase in done_without(text))
 
 
 # "Which datasets was it evaluated on?" is answered by a paper that names them ("MNIST

@@ -59,9 +59,9 @@ from .facets import (
     changes,
     counts_data,
     data_sentences,
-    done_without,
     numbers_in,
     presupposed_uses,
+    presupposes_without,
     reports_opposite,
     reverses,
     stated_numbers,
@@ -395,7 +395,8 @@ class SupportModel:
             if reverses(profile.changes, text):
                 premise += ("reversed change",)
             # "Why does LAF need fully labeled data?" of a paper that works "without labels".
-            premise += tuple(sorted(profile.uses & done_without(text)))
+            if presupposes_without(profile.uses, text):
+                premise += ("done without",)
             if reports_opposite(profile.bad, paper.abstract):
                 premise += ("reports the opposite",)
             unanswered += premise

@@ -499,9 +499,16 @@ def test_the_kept_profile_follows_the_collection():
 def test_a_why_question_that_presupposes_what_the_paper_does_without():
     from rag.facets import done_without, presupposed_uses
 
-    abstract = "We propose a supervision-free approach that operates without the need for labels."
-    assert done_without(abstract) == {"supervis", "label"}
-    assert done_without("solved by cascaded estimation without context models involved") == {"context"}
+    abstract = (
+        "We propose a supervision-free approach that operates without the need for labels during training."
+    )
+    assert done_without(abstract) == ({"supervis"}, {"label"})
+    assert done_without("solved by cascaded estimation without context models involved") == (
+        {"context", "model"},
+    )
+    assert done_without("VLUCI relaxes the unconfoundedness assumption") == ({"unconfounded", "assumpt"},)
+    # The thing used may come before the verb.
+    assert {"text", "prompt"} <= presupposed_uses("Which text prompts does NoiseCLR rely on?")
     assert "label" in presupposed_uses("Why does Label-Agnostic Forgetting need fully labeled data?")
     # A yes/no question asks; its answer is the "without".
     assert presupposed_uses("Does Label-Agnostic Forgetting need labels?") == frozenset()
