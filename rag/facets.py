@@ -436,3 +436,30 @@ def reports_opposite(outcomes: tuple[frozenset[str], ...], text: str) -> bool:
         if good and not any(a and _BAD_WORD.search(s) for s, a in zip(sentences, about, strict=True)):
             return True
     return False
+
+
+# "Is the Householder projector code available?" is answered by an abstract that gives
+# its code ("Our source code is publicly available at https://..."), not by one that
+# never speaks of it.
+_AVAILABLE = r"available|released?|public\w*|open[- ]sourced?|shared|link|find|download"
+_ASKS_CODE = re.compile(
+    rf"\b(?:code|implementation)\b.{{0,40}}\b(?:{_AVAILABLE})\b|"
+    rf"\b(?:{_AVAILABLE})\b.{{0,40}}\b(?:code|implementation)\b|\bgithub\b|\brepo(?:sitory)?\b",
+    _I,
+)
+# Its own code, not a "latent code".
+_GIVES_CODE = re.compile(
+    r"https?://|www\.|github|open[- ]source|\b(?:our|the|source) code\b|\bcode\s+(?:is\s+|will\s+be\s+)?"
+    r"(?:publicly\s+)?(?:available|released)",
+    _I,
+)
+
+
+def asks_code(question: str) -> bool:
+    """True when the question asks whether or where the code is available."""
+    return bool(_ASKS_CODE.search(question))
+
+
+def gives_code(text: str) -> bool:
+    """True when the text speaks of its code (a link, "code", "open-source")."""
+    return bool(_GIVES_CODE.search(text))

@@ -54,11 +54,13 @@ from typing import TYPE_CHECKING
 from .corpus import Paper
 from .facets import (
     asked,
+    asks_code,
     asks_which_data,
     bad_outcomes,
     changes,
     counts_data,
     data_sentences,
+    gives_code,
     numbers_in,
     presupposed_uses,
     presupposes_without,
@@ -406,6 +408,8 @@ class SupportModel:
         # never names them cannot say. (A paper of the collection named there is left to
         # the comparison of the two papers.)
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
+        if profile.code and not gives_code(self._papers[paper_id].abstract):
+            unanswered += ("code",)
         if profile.which_data and not self._names_data(paper_id, counted=profile.which_data == "any"):
             unanswered += ("datasets",)
         fitted = p
@@ -522,6 +526,7 @@ class QuestionProfile:
     which_data: str = ""  # asks which datasets: "any" or by "names" (``facets.asks_which_data``)
     bad: tuple[frozenset[str], ...] = ()  # what a why-question takes to go badly (``facets``)
     comparison: bool = False  # asks for a comparison (``facets.asked``)
+    code: bool = False  # asks whether or where the code is available (``facets.asks_code``)
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -684,6 +689,7 @@ def _profile(
         asks_which_data(question),
         bad_outcomes(question),
         "comparison" in asked(question),
+        asks_code(question),
     )
 
 

@@ -552,6 +552,9 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # DNIS says "three public real-world datasets": how many, not which by name.
         ("Which datasets does DNIS evaluate on?", False),
         ("Which three public datasets, by name, does DNIS evaluate on?", True),
+        # Code: an abstract that never speaks of its code (a "latent code" is not it) does not say.
+        ("Is the Householder projector code available?", True),
+        ("Is the DiffuseVAE code available?", False),
         # A why-question taking a bad outcome as given, of a paper that reports a good one.
         ("Why does DiffuseVAE get a worse FID than a standard DDIM on CelebA-HQ-128?", True),
         ("Why do standard VAEs get poor sample quality compared with diffusion models?", False),
