@@ -150,7 +150,7 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
 
 # Settings a question may ask the value of ("what is the codebook size", keywords
 # "... latent dimension").
-_SETTINGS = r"size|dimension|dimensionality|temperature|threshold"
+_SETTINGS = r"size|dimension|dimensionality|temperature|threshold|weight|coefficient"
 # Measures a question may ask for by name ("what mIoU ...", "which FID ...").
 _METRICS = (
     r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|"
@@ -366,7 +366,9 @@ def presupposes_without(uses: frozenset[str], text: str) -> bool:
 # "Which datasets was it evaluated on?" is answered by a paper that names them ("MNIST
 # and AFHQ") or says what they are ("three public real-world datasets"), not by
 # "experimental results across various unlearning tasks".
-_WHICH_DATA = re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|benchmarks?|data ?sets?)\b", _I)
+_WHICH_DATA = re.compile(
+    r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|datsets?|benchmarks?|data ?sets?)\b", _I
+)
 _DATA_WORDS = re.compile(
     r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|experiments?|evaluat\w*|tested)\b", _I
 )

@@ -555,6 +555,8 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # Code: an abstract that never speaks of its code (a "latent code" is not it) does not say.
         ("Is the Householder projector code available?", True),
         ("Is the DiffuseVAE code available?", False),
+        ("What weight does Smooth Diffusion give its smoothness regularizer?", True),
+        ("what datsets does the probablistic imputation time-series paper use", True),
         # A why-question taking a bad outcome as given, of a paper that reports a good one.
         ("Why does DiffuseVAE get a worse FID than a standard DDIM on CelebA-HQ-128?", True),
         ("Why do standard VAEs get poor sample quality compared with diffusion models?", False),
