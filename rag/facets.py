@@ -188,7 +188,7 @@ _QUESTION_WORD = re.compile(
     _I,
 )
 _SETTING = re.compile(
-    rf"\b((?:[\w-]+ )?(?:{_SETTINGS})|number of [\w-]+(?: [\w-]+)?)\s*$",
+    rf"\b((?:[\w-]+ )?(?:{_SETTINGS}|percentage|accuracy|speed-?up)|number of [\w-]+(?: [\w-]+)?)\s*$",
     _I,
 )
 

@@ -556,6 +556,9 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         ("Is the Householder projector code available?", True),
         ("Is the DiffuseVAE code available?", False),
         ("What weight does Smooth Diffusion give its smoothness regularizer?", True),
+        # Keywords ending in a measure ask for its number.
+        ("DNIS embedding parameter reduction percentage", True),
+        ("CLUTR navigation improvement percentage", False),
         ("what datsets does the probablistic imputation time-series paper use", True),
         # A why-question taking a bad outcome as given, of a paper that reports a good one.
         ("Why does DiffuseVAE get a worse FID than a standard DDIM on CelebA-HQ-128?", True),
