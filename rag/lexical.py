@@ -73,9 +73,13 @@ _TOKEN_RE = re.compile(_SPLIT)
 
 def terms(text: str) -> list[str]:
     """Lower-case, drop stopwords and stem: the unit both BM25 and support checks count."""
+    return _stemmer().stemWords(words(text))
+
+
+def words(text: str) -> list[str]:
+    """The words ``terms`` stems, in order (lower-cased, stopwords dropped)."""
     stop = stopwords()
-    words = [w for w in _TOKEN_RE.findall(text.lower()) if w not in stop]
-    return _stemmer().stemWords(words)
+    return [w for w in _TOKEN_RE.findall(text.lower()) if w not in stop]
 
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -305,6 +309,17 @@ class LexicalIndex:
         found = [(self._present_df(t), t) for t in one_edit_away(term) if t in self._vocab]
         found = [(df, t) for df, t in found if df > 0]
         return max(found)[1] if found else None
+
+    def nearest_known_word(self, word: str) -> str | None:
+        """The most common present term of a word one edit from ``word``, if any.
+
+        A misspelling can stem differently from its word ("modalites" -> "modalit",
+        "modalities" -> "modal"); correcting the word before stemming finds it.
+        """
+        found = {t for t in _stemmer().stemWords(sorted(one_edit_away(word))) if t in self._vocab}
+        counted = [(self._present_df(t), t) for t in found]
+        counted = [(df, t) for df, t in counted if df > 0]
+        return max(counted)[1] if counted else None
 
     def _slot(self, doc: int) -> int:
         return int(self._slot_of[doc]) if 0 <= doc < len(self._slot_of) else -1

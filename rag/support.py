@@ -69,6 +69,7 @@ from .facets import (
     stated_numbers,
 )
 from .lexical import LexicalIndex, stopwords, terms, within_one_edit
+from .lexical import words as raw_words
 
 if TYPE_CHECKING:
     import numpy as np
@@ -565,16 +566,22 @@ def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple
     return tuple(groups)
 
 
-def _spelling(term: str, lexical: LexicalIndex, background: Background | None) -> str | None:
+def _spelling(
+    term: str, lexical: LexicalIndex, background: Background | None, word: str | None = None
+) -> str | None:
     """The collection's term a misspelled question term stands for ("serach" -> "search"), if any.
 
     Only a word that neither the collection nor the field's papers (the
     background) ever use is taken for a typo: "video" is a real word that the
-    collection lacks, which is what abstention must see.
+    collection lacks, which is what abstention must see. ``word``: the term's
+    unstemmed word, corrected itself when the term has no near neighbour
+    ("modalites" -> "modalities" -> "modal").
     """
     if background is None or len(term) < 5 or not term.isalpha() or term in background.words:
         return None
-    return None if lexical.known(term) else lexical.nearest_known(term)
+    if lexical.known(term):
+        return None
+    return lexical.nearest_known(term) or (lexical.nearest_known_word(word) if word else None)
 
 
 # Words that frame a request rather than name its content: "Summarize what X is
@@ -644,7 +651,9 @@ _METADATA_RE = re.compile(
 def _profile(
     question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
 ) -> QuestionProfile:
-    question_terms = [_spelling(t, lexical, background) or t for t in terms(question)]
+    raw = raw_words(question)
+    stems = terms(" ".join(raw))  # one term per word, in order
+    question_terms = [_spelling(t, lexical, background, w) or t for w, t in zip(raw, stems, strict=True)]
     weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
     content = {t: w for t, w in weights.items() if t not in _FRAME} or weights
     names = tuple(question_entities(question))

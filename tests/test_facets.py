@@ -637,3 +637,11 @@ def test_a_kind_of_data_named_in_capitals_is_judged_as_a_kind(seed_settings):
     )
     assert not answer.abstained
     assert answer.citations[0].title.startswith("Domain constraints")
+
+
+def test_a_misspelling_that_stems_differently_is_corrected(seed_settings):
+    """ "modalites" stems to "modalit", two edits from "modal"; the word is one from "modalities"."""
+    answer = rag.answer("Which modalites were relative representations tested on?", settings=seed_settings)
+    assert not answer.abstained
+    assert "images, text, graphs" in answer.body
+    assert_well_cited(answer, seed_settings)
