@@ -370,7 +370,7 @@ _WHICH_DATA = re.compile(
     r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|datsets?|benchmarks?|data ?sets?)\b", _I
 )
 _DATA_WORDS = re.compile(
-    r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|experiments?|evaluat\w*|tested)\b", _I
+    r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|experiment\w*|evaluat\w*|tested)\b", _I
 )
 _COUNTED_DATA = re.compile(
     r"\b(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|benchmarks?)\b",

@@ -424,14 +424,14 @@ class SupportModel:
 
         A name counts in a sentence about data or experiments when it is written
         like one ("MNIST", "CelebA-HQ", "CIFAR-10": capitals inside a word, or
-        digits; not "Click-Through-Rate"), unless it is the paper's own (in its
-        title, or an acronym it defines: "LAF").
+        digits; "Drosophila": a capitalized word inside a sentence; not
+        "Click-Through-Rate"), unless it is the paper's own (in its title, or an
+        acronym it defines: "LAF").
         """
         paper = self._papers[paper_id]
         own = set(_title_names(paper.title)) | set(self._paper_acronyms[paper_id])
         return any(
-            (counted and counts_data(s))
-            or any(_DATASET_LIKE.search(t) and entity_key(t) not in own for t in _WORD_RE.findall(s))
+            (counted and counts_data(s)) or any(entity_key(t) not in own for t in _dataset_like(s))
             for s in data_sentences(paper.abstract)
         )
 
@@ -636,6 +636,17 @@ MODALITIES = tuple(
 )
 # How a dataset's name is written: a digit, or a capital inside a word ("CelebA", "MNIST").
 _DATASET_LIKE = re.compile(r"\d|[A-Za-z][A-Z]")
+
+
+def _dataset_like(sentence: str) -> Iterator[str]:
+    """The sentence's words written like a dataset's name (see ``SupportModel._names_data``)."""
+    for m in _WORD_RE.finditer(sentence):
+        word = m.group(0)
+        capitalized = m.start() > 0 and word[0].isupper() and word[1:].islower() and "-" not in word
+        if _DATASET_LIKE.search(word) or capitalized:
+            yield word
+
+
 # What a question compares a paper with: "compared to a plain DDIM", "better than MAML".
 _COMPARED_RE = re.compile(r"\b(?:compar\w*\s+(?:\w+\s+)?(?:with|to|against)|than|versus|vs\.?)\s+(.*)", re.I)
 # Who wrote a paper, and when or where it appeared: abstracts never say.

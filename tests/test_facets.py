@@ -552,6 +552,8 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         # DNIS says "three public real-world datasets": how many, not which by name.
         ("Which datasets does DNIS evaluate on?", False),
         ("Which three public datasets, by name, does DNIS evaluate on?", True),
+        # "experimental settings: Drosophila whole-brain calcium imaging ...": named data.
+        ("Which real animal datasets was the multi-modal GP-VAE shown on?", False),
         # Code: an abstract that never speaks of its code (a "latent code" is not it) does not say.
         ("Is the Householder projector code available?", True),
         ("Is the DiffuseVAE code available?", False),
