@@ -79,10 +79,10 @@ def test_report_renders_and_serializes(report):
 # (docs/evaluation.md) by about one standard error, so that a real regression fails
 # and noise does not.
 # Measured: dev facts 0.868, recall 0.833 (15 of 18), false refusals 0 of 48;
-# test facts 0.798, recall 0.852 (23 of 27), false refusals 1 of 71 (0.014).
+# test facts 0.798, recall 0.889 (24 of 27), false refusals 1 of 71 (0.014).
 FRESH_FLOORS = {
     "dev": {"facts": 0.83, "recall": 0.77, "false_rate": 0.03},
-    "test": {"facts": 0.76, "recall": 0.81, "false_rate": 0.03},
+    "test": {"facts": 0.76, "recall": 0.85, "false_rate": 0.03},
 }
 
 
@@ -129,21 +129,24 @@ def test_holdout_questions(holdout):
     assert holdout.citations["valid_citations"] == 1.0
 
 
-# tests/data/final_questions.jsonl, blind_questions.jsonl, sealed_questions.jsonl and
-# fourth_questions.jsonl were written blind from the seed abstracts alone (no corpora, code, other questions
-# or results), each committed before it was scored; each was scored once (README).
-# Final and blind guided the next round, sealed the one after: all validation data.
+# tests/data/final_questions.jsonl, blind_questions.jsonl, sealed_questions.jsonl,
+# fourth_questions.jsonl, fifth_questions.jsonl and sixth_questions.jsonl were written
+# blind from the seed abstracts alone (no corpora, code, other questions or results),
+# each by its own procedure, each committed before it was scored and scored once as
+# held-out data (README); each then guided later changes (the sixth only one fix of
+# the false refusal it found): all validation data now.
 # Floors sit about one question below the measurements, so they catch regressions,
-# not noise (answers are deterministic). Measured: final facts 0.623, recall 0.783
-# (47 of 60), false refusals 3 of 80; blind facts 0.738, recall 0.667 (40 of 60),
-# false refusals 1 of 80; sealed facts 0.750, recall 0.850 (51 of 60), false refusals
-# 1 of 80. tests/data/fourth_questions.jsonl (random question cards, the same rules)
-# guided nothing: facts 0.713, recall 0.633 (38 of 60), false refusals 0 of 80.
+# not noise (answers are deterministic). Measured: final facts 0.623, recall 0.817
+# (49 of 60), false refusals 3 of 80; blind 0.738, 0.767 (46), 1 of 80; sealed 0.750,
+# 0.917 (55), 1 of 80; fourth 0.713, 0.817 (49), 0 of 80; fifth 0.667, 0.867 (52),
+# 2 of 80; sixth 0.762, 0.617 (37), 2 of 80.
 BLIND_FLOORS = {
-    "final_questions.jsonl": {"facts": 0.59, "recall": 0.76, "false_rate": 0.05},
-    "blind_questions.jsonl": {"facts": 0.70, "recall": 0.65, "false_rate": 0.025},
-    "sealed_questions.jsonl": {"facts": 0.72, "recall": 0.83, "false_rate": 0.025},
-    "fourth_questions.jsonl": {"facts": 0.69, "recall": 0.61, "false_rate": 0.0125},
+    "final_questions.jsonl": {"facts": 0.59, "recall": 0.80, "false_rate": 0.05},
+    "blind_questions.jsonl": {"facts": 0.70, "recall": 0.75, "false_rate": 0.025},
+    "sealed_questions.jsonl": {"facts": 0.72, "recall": 0.90, "false_rate": 0.025},
+    "fourth_questions.jsonl": {"facts": 0.69, "recall": 0.80, "false_rate": 0.0125},
+    "fifth_questions.jsonl": {"facts": 0.64, "recall": 0.85, "false_rate": 0.0375},
+    "sixth_questions.jsonl": {"facts": 0.74, "recall": 0.60, "false_rate": 0.0375},
 }
 
 
