@@ -22,6 +22,10 @@ from .lexical import terms
 FACETS = ("what", "how", "results", "datasets", "problem", "limitations", "code", "comparison")
 
 _I = re.I
+# Facts of a paper's text that the support rules read for each question it is judged
+# for (its numbers, what it does without): kept for this many texts, the papers that
+# recent questions retrieved.
+_PER_PAPER = 2048
 # What the question asks for. Several may match ("how well ... on which datasets").
 _ASKS = {
     "code": re.compile(
@@ -274,6 +278,7 @@ def stated_numbers(question: str) -> frozenset[str]:
     return frozenset(n for n, unit in found if unit or "." in n or len(n) >= 2) | frozenset(words)
 
 
+@lru_cache(maxsize=_PER_PAPER)
 def numbers_in(text: str) -> frozenset[str]:
     """Every number a text writes, in digits or words, without thousands separators.
 
@@ -345,6 +350,7 @@ def presupposed_uses(question: str) -> frozenset[str]:
     return frozenset(t for phrase in used for t in terms(_DONE_WITHOUT.sub(" ", phrase)))
 
 
+@lru_cache(maxsize=_PER_PAPER)
 def done_without(text: str) -> tuple[frozenset[str], ...]:
     """What a text says it does without, each as its first two terms.
 
@@ -392,9 +398,10 @@ def asks_which_data(question: str) -> str:
     return "names" if _BY_NAME.search(question) else "any"
 
 
-def data_sentences(abstract: str) -> list[str]:
+@lru_cache(maxsize=_PER_PAPER)
+def data_sentences(abstract: str) -> tuple[str, ...]:
     """The abstract's sentences that speak of datasets, benchmarks or experiments."""
-    return [s for s in re.split(r"(?<=[.!?])\s+", abstract) if _DATA_WORDS.search(s)]
+    return tuple(s for s in re.split(r"(?<=[.!?])\s+", abstract) if _DATA_WORDS.search(s))
 
 
 def counts_data(sentence: str) -> bool:
@@ -428,10 +435,15 @@ def bad_outcomes(question: str) -> tuple[frozenset[str], ...]:
     return tuple(frozenset(terms(m[1])) for m in _BAD.finditer(question) if len(terms(m[1])) >= 2)
 
 
+@lru_cache(maxsize=_PER_PAPER)
+def _sentence_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
+    sentences = tuple(re.split(r"(?<=[.!?])\s+", text))
+    return sentences, tuple(frozenset(terms(s)) for s in sentences)
+
+
 def reports_opposite(outcomes: tuple[frozenset[str], ...], text: str) -> bool:
     """True when a sentence reports a good outcome on two terms of a stated bad one, and none a bad one."""
-    sentences = re.split(r"(?<=[.!?])\s+", text)
-    words = [frozenset(terms(s)) for s in sentences]
+    sentences, words = _sentence_terms(text)
     for focus in outcomes:
         about = [len(focus & w) >= 2 for w in words]
         good = any(a and _GOOD_WORD.search(s) for s, a in zip(sentences, about, strict=True))

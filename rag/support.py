@@ -681,7 +681,7 @@ def _profile(
         )
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
     offers = _CHOICE_RE.search(question)
-    asked_kinds = () if offers else _kinds_asked(question, lexical, background)
+    asked_kinds = () if offers else _kinds_asked(question, stems, lexical, background)
     if asked_kinds:
         # "EHR", "fMRI", "GNNs" name a kind of data: the kind rule judges them (a paper
         # on "health settings" speaks of it), not the name rule.
@@ -714,11 +714,14 @@ def _profile(
 
 
 def _kinds_asked(
-    question: str, lexical: LexicalIndex, background: Background | None
+    question: str, stems: Sequence[str], lexical: LexicalIndex, background: Background | None
 ) -> tuple[tuple[str, ...], ...]:
-    """The ``MODALITIES`` a question is about, also when it misspells them ("speach signals")."""
+    """The ``MODALITIES`` a question is about, also when it misspells them ("speach signals").
+
+    ``stems``: the question's terms before spelling correction.
+    """
     known = background.words if background is not None else frozenset()
-    unknown = [t for t in terms(question) if len(t) >= 4 and t.isalpha() and t not in known]
+    unknown = [t for t in stems if len(t) >= 4 and t.isalpha() and t not in known]
     unknown = [t for t in unknown if not lexical.known(t)]
     return tuple(
         words
