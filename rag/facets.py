@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from .chunking import split_sentences
 from .lexical import terms
 
 FACETS = ("what", "how", "results", "datasets", "problem", "limitations", "code", "comparison")
@@ -361,7 +362,8 @@ def done_without(text: str) -> tuple[frozenset[str], ...]:
     found = (next(g for g in m.groups() if g).split() for m in _DONE_WITHOUT.finditer(text))
     # "labels during the unlearning process": the phrase ends before a function word.
     phrases = (words[:1] if words[1:] and words[1].lower() in _PHRASE_END else words for words in found)
-    return tuple(frozenset(terms(" ".join(words))[:2]) for words in phrases if terms(" ".join(words)))
+    named = (frozenset(terms(" ".join(words))[:2]) for words in phrases)
+    return tuple(phrase for phrase in named if phrase)
 
 
 def presupposes_without(uses: frozenset[str], text: str) -> bool:
@@ -379,8 +381,7 @@ _DATA_WORDS = re.compile(
     r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|experiment\w*|evaluat\w*|tested)\b", _I
 )
 _COUNTED_DATA = re.compile(
-    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|benchmarks?)\b",
-    _I,
+    rf"\b(?:{'|'.join(_NUMBER_WORDS)}|\d+)\s+(?:[\w-]+\s+){{0,3}}?(?:datasets?|benchmarks?)\b", _I
 )
 
 
@@ -401,7 +402,13 @@ def asks_which_data(question: str) -> str:
 @lru_cache(maxsize=_PER_PAPER)
 def data_sentences(abstract: str) -> tuple[str, ...]:
     """The abstract's sentences that speak of datasets, benchmarks or experiments."""
-    return tuple(s for s in re.split(r"(?<=[.!?])\s+", abstract) if _DATA_WORDS.search(s))
+    return tuple(s for s in _sentences(abstract) if _DATA_WORDS.search(s))
+
+
+@lru_cache(maxsize=_PER_PAPER)
+def _sentences(text: str) -> tuple[str, ...]:
+    """The text's sentences, split as chunks are (``chunking.split_sentences``)."""
+    return tuple(split_sentences(text))
 
 
 def counts_data(sentence: str) -> bool:
@@ -437,7 +444,7 @@ def bad_outcomes(question: str) -> tuple[frozenset[str], ...]:
 
 @lru_cache(maxsize=_PER_PAPER)
 def _sentence_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
-    sentences = tuple(re.split(r"(?<=[.!?])\s+", text))
+    sentences = _sentences(text)
     return sentences, tuple(frozenset(terms(s)) for s in sentences)
 
 

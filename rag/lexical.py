@@ -306,9 +306,7 @@ class LexicalIndex:
 
     def nearest_known(self, term: str) -> str | None:
         """The most common present term one edit from ``term`` ("serach" -> "search"), if any."""
-        found = [(self._present_df(t), t) for t in one_edit_away(term) if t in self._vocab]
-        found = [(df, t) for df, t in found if df > 0]
-        return max(found)[1] if found else None
+        return self._most_common(one_edit_away(term))
 
     def nearest_known_word(self, word: str) -> str | None:
         """The most common present term of a word one edit from ``word``, if any.
@@ -316,10 +314,12 @@ class LexicalIndex:
         A misspelling can stem differently from its word ("modalites" -> "modalit",
         "modalities" -> "modal"); correcting the word before stemming finds it.
         """
-        found = {t for t in _stemmer().stemWords(sorted(one_edit_away(word))) if t in self._vocab}
-        counted = [(self._present_df(t), t) for t in found]
-        counted = [(df, t) for df, t in counted if df > 0]
-        return max(counted)[1] if counted else None
+        return self._most_common(set(_stemmer().stemWords(sorted(one_edit_away(word)))))
+
+    def _most_common(self, candidates: set[str]) -> str | None:
+        found = [(self._present_df(t), t) for t in candidates if t in self._vocab]
+        found = [(df, t) for df, t in found if df > 0]
+        return max(found)[1] if found else None
 
     def _slot(self, doc: int) -> int:
         return int(self._slot_of[doc]) if 0 <= doc < len(self._slot_of) else -1
