@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .facets import asked, asks_quantity, measured, reports_quantity, roles
+from .facets import asks_quantity, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
 from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper
@@ -273,7 +273,7 @@ def compose(
 
     """
     profile = model.profile(question, vector)
-    facets = asked(question)
+    facets = profile.facets
     # "What datasets are used for evaluating unlearning?" asks of a topic, not a
     # paper: every paper on it that reports the facet is an answer.
     pointed = bool(facets & POINTED_FACETS)
@@ -323,7 +323,8 @@ def _supporting(
     ruled_out = [e.fitted for _, e in judged if e.false_premise and e.fitted >= THRESHOLD]
     if ruled_out and max(ruled_out) > max((e.probability for _, e in supported), default=0.0):
         return []
-    if asks_quantity(question):
+    quantity = asks_quantity(question)
+    if quantity:
         # "How many parameters does X have?" is not answered by a paper that states no number.
         about = measured(question)
         supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
@@ -340,7 +341,7 @@ def _supporting(
     best, top = max(supported, key=lambda he: he[1].probability)
     floor = RELATIVE_SUPPORT * top.probability
     topic = model.topic_term(profile, best.paper_id)
-    numbered = {h.paper_id for h, _ in supported} if asks_quantity(question) else None
+    numbered = {h.paper_id for h, _ in supported} if quantity else None
     return [
         (h, e.probability)
         for h, e in judged

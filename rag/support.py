@@ -361,7 +361,7 @@ class SupportModel:
             if not self._mentions(paper_id, n, n in profile.initialisms, n in profile.misspelled)
         )
         if (
-            profile.comparison
+            "comparison" in profile.facets
             and missing
             and set(profile.names) & set(_title_names(self._papers[paper_id].title))
         ):
@@ -526,7 +526,7 @@ class QuestionProfile:
     compared: frozenset[str] = frozenset()  # names it asks the paper to be compared with
     which_data: str = ""  # asks which datasets: "any" or by "names" (``facets.asks_which_data``)
     bad: tuple[frozenset[str], ...] = ()  # what a why-question takes to go badly (``facets``)
-    comparison: bool = False  # asks for a comparison (``facets.asked``)
+    facets: frozenset[str] = frozenset()  # what it asks of a paper (``facets.asked``)
     code: bool = False  # asks whether or where the code is available (``facets.asks_code``)
 
 
@@ -634,16 +634,15 @@ MODALITIES = tuple(
         ),
     )
 )
-# How a dataset's name is written: a digit, or a capital inside a word ("CelebA", "MNIST").
-_DATASET_LIKE = re.compile(r"\d|[A-Za-z][A-Z]")
+# "Click-Through-Rate": capitalized words spelling out a term, not a name.
+_TITLE_CASE_COMPOUND = re.compile(r"[A-Z][a-z]+(?:-[A-Z][a-z]+)+")
 
 
 def _dataset_like(sentence: str) -> Iterator[str]:
-    """The sentence's words written like a dataset's name (see ``SupportModel._names_data``)."""
+    """The sentence's names that may be datasets (see ``SupportModel._names_data``)."""
     for m in _WORD_RE.finditer(sentence):
         word = m.group(0)
-        capitalized = m.start() > 0 and word[0].isupper() and word[1:].islower() and "-" not in word
-        if _DATASET_LIKE.search(word) or capitalized:
+        if _is_entity(word, m.start() == 0) and not _TITLE_CASE_COMPOUND.fullmatch(word):
             yield word
 
 
@@ -681,53 +680,55 @@ def _profile(
         )
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
     offers = _CHOICE_RE.search(question)
-    asked_kinds = () if offers else _kinds_asked(question, stems, lexical, background)
-    if asked_kinds:
-        # "EHR", "fMRI", "GNNs" name a kind of data: the kind rule judges them (a paper
-        # on "health settings" speaks of it), not the name rule.
-        kind_names = {entity_key(m[0]) for asked, _ in MODALITIES for m in asked.finditer(question)}
-        names = tuple(n for n in names if n not in kind_names)
-    length = math.log(max(len(question.split()), SHORT) / SHORT)
-    initialisms = _initialisms(question)
+    asked_kinds, kind_names = (
+        ((), frozenset()) if offers else _kinds_asked(question, stems, lexical, background)
+    )
+    # "EHR", "fMRI", "GNNs" name a kind of data: the kind rule judges them (a paper on
+    # "health settings" speaks of it), not the name rule.
+    names = tuple(n for n in names if n not in kind_names)
     return QuestionProfile(
         weights,
         names,
         *alternatives,
-        initialisms,
-        misspelled,
-        outside,
-        topical,
-        covered,
-        length,
-        content,
-        choices + asked_kinds,
-        stated_numbers(question),
-        changes(question),
-        bool(_METADATA_RE.search(question)),
-        presupposed_uses(question),
-        frozenset(n for m in _COMPARED_RE.finditer(question) for n in question_entities(m[1])) - misspelled,
-        asks_which_data(question),
-        bad_outcomes(question),
-        "comparison" in asked(question),
-        asks_code(question),
+        initialisms=_initialisms(question),
+        misspelled=misspelled,
+        outside=outside,
+        topical=topical,
+        outside_coverage=covered,
+        length=math.log(max(len(question.split()), SHORT) / SHORT),
+        content=content,
+        required=choices + asked_kinds,
+        numbers=stated_numbers(question),
+        changes=changes(question),
+        metadata=bool(_METADATA_RE.search(question)),
+        uses=presupposed_uses(question),
+        compared=frozenset(n for m in _COMPARED_RE.finditer(question) for n in question_entities(m[1]))
+        - misspelled,
+        which_data=asks_which_data(question),
+        bad=bad_outcomes(question),
+        facets=asked(question),
+        code=asks_code(question),
     )
 
 
 def _kinds_asked(
     question: str, stems: Sequence[str], lexical: LexicalIndex, background: Background | None
-) -> tuple[tuple[str, ...], ...]:
-    """The ``MODALITIES`` a question is about, also when it misspells them ("speach signals").
+) -> tuple[tuple[tuple[str, ...], ...], frozenset[str]]:
+    """The ``MODALITIES`` a question is about, and the names it gives them ("EHR" -> ehr).
 
-    ``stems``: the question's terms before spelling correction.
+    A misspelled kind counts too ("speach signals"). ``stems``: the question's terms
+    before spelling correction.
     """
     known = background.words if background is not None else frozenset()
     unknown = [t for t in stems if len(t) >= 4 and t.isalpha() and t not in known]
     unknown = [t for t in unknown if not lexical.known(t)]
-    return tuple(
-        words
-        for asked, words in MODALITIES
-        if asked.search(question) or any(within_one_edit(u, w) for u in unknown for w in words if len(w) >= 5)
-    )
+    kinds, names = [], set()
+    for pattern, words in MODALITIES:
+        named = [entity_key(m[0]) for m in pattern.finditer(question)]
+        if named or any(within_one_edit(u, w) for u in unknown for w in words if len(w) >= 5):
+            kinds.append(words)
+            names.update(named)
+    return tuple(kinds), frozenset(names)
 
 
 def _initialisms(question: str) -> frozenset[str]:
