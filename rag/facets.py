@@ -371,6 +371,38 @@ def presupposes_without(uses: frozenset[str], text: str) -> bool:
     return bool(uses) and any(phrase <= uses for phrase in done_without(text))
 
 
+# "Can the Householder projector be used to find directions in diffusion models?" asks
+# whether a method reaches somewhere new; only an abstract that speaks of that place
+# answers. The place is what follows the verb and its preposition.
+_EXTENDS = re.compile(
+    r"^\W*(?:can|could|does|do|did|would|will|is|are|has|have)\b(.{2,80}?)\b(?:(?:"
+    r"be (?:used|applied|extended|adapted|generali[sz]ed|transferred)|been (?:used|applied|extended|tried)|"
+    r"work|works|apply|applies|extend|generali[sz]e|transfer|scale|carry over|also \w+(?: up| out)?"
+    r")\b(?:\s+(?:well|also|equally))?\s+(?:to|for|on|with|in|beyond|into|when)|"
+    r"(?:also )?(?:handle|support|cope with|deal with))\b(.+)$",
+    _I,
+)
+_OR_SPLIT = re.compile(r"\s*(?:,\s*)?\bor\b\s*", _I)
+# "..., and what caveat comes with them?" starts another question.
+_CLAUSE_END = re.compile(
+    r"[,;:]\s*(?:and|but)\b|[;?!]|\s(?:and|but)\s+(?:what|how|why|which|where|when|who|does|do|is|are|can)\b",
+    _I,
+)
+
+
+def extension_targets(question: str) -> tuple[str, ...]:
+    """Where a yes/no question asks a method to reach: "can X work for speech or video?" -> (speech, video).
+
+    Empty when the question is not of that form. A paper answers only if it
+    speaks of one of them.
+    """
+    match = _EXTENDS.search(question)
+    if not match or re.search(r"\b(?:there|any)\s*$", match[1], _I):
+        return ()  # "Is there work on ...": a search, not a reach
+    place = _CLAUSE_END.split(match[2], maxsplit=1)[0]
+    return tuple(part for part in _OR_SPLIT.split(place.strip(" ?.!")) if part)
+
+
 # "Which datasets was it evaluated on?" is answered by a paper that names them ("MNIST
 # and AFHQ") or says what they are ("three public real-world datasets"), not by
 # "experimental results across various unlearning tasks".

@@ -60,6 +60,7 @@ from .facets import (
     changes,
     counts_data,
     data_sentences,
+    extension_targets,
     gives_code,
     numbers_in,
     presupposed_uses,
@@ -411,6 +412,9 @@ class SupportModel:
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
         if profile.code and not gives_code(self._papers[paper_id].abstract):
             unanswered += ("code",)
+        # "Can the Householder projector be used in diffusion models?" of a GAN paper.
+        if profile.reach and not any(all(self._has(paper_id, t) for t in g) for g in profile.reach):
+            unanswered += ("not applied there",)
         if profile.which_data and not self._names_data(paper_id, counted=profile.which_data == "any"):
             unanswered += ("datasets",)
         fitted = p
@@ -434,6 +438,12 @@ class SupportModel:
             (counted and counts_data(s)) or any(entity_key(t) not in own for t in _dataset_like(s))
             for s in data_sentences(paper.abstract)
         )
+
+    def _has(self, paper_id: str, term: str) -> bool:
+        """True when the paper has the term, or spells out the acronym it is ("rl")."""
+        have = self._terms[paper_id]
+        long_form = self.long_forms.get(term)
+        return term in have or bool(long_form and all(t in have for t in long_form))
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
         """The IDF-weighted share of the question's terms that the paper contains."""
@@ -528,6 +538,9 @@ class QuestionProfile:
     bad: tuple[frozenset[str], ...] = ()  # what a why-question takes to go badly (``facets``)
     facets: frozenset[str] = frozenset()  # what it asks of a paper (``facets.asked``)
     code: bool = False  # asks whether or where the code is available (``facets.asks_code``)
+    # Where a yes/no question asks a method to reach ("... for speech or video?"), as the
+    # terms of each alternative (``facets.extension_targets``); a paper must have one's all.
+    reach: tuple[tuple[str, ...], ...] = ()
 
 
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
@@ -661,9 +674,13 @@ _METADATA_RE = re.compile(
 def _profile(
     question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
 ) -> QuestionProfile:
-    raw = raw_words(question)
-    stems = terms(" ".join(raw))  # one term per word, in order
-    question_terms = [_spelling(t, lexical, background, w) or t for w, t in zip(raw, stems, strict=True)]
+    def corrected(text: str) -> list[str]:
+        raw = raw_words(text)
+        stems = terms(" ".join(raw))
+        return [_spelling(t, lexical, background, w) or t for w, t in zip(raw, stems, strict=True)]
+
+    stems = terms(question)  # one term per word, in order
+    question_terms = corrected(question)
     weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
     content = {t: w for t, w in weights.items() if t not in _FRAME} or weights
     names = tuple(question_entities(question))
@@ -708,6 +725,11 @@ def _profile(
         bad=bad_outcomes(question),
         facets=asked(question),
         code=asks_code(question),
+        reach=tuple(
+            group
+            for part in extension_targets(question)
+            if (group := tuple(t for t in corrected(part) if t not in _FRAME))
+        ),
     )
 
 

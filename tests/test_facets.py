@@ -506,6 +506,11 @@ def test_stated_numbers_are_measures_not_counts_or_years():
             "on rare items than on popular ones. Why does it struggle with rarely observed items?",
             True,
         ),
+        # Asked to reach somewhere new, a paper answers only if it speaks of that place (fourth round).
+        ("Can the Householder projector be used to find interpretable directions in diffusion models?", True),
+        ("Can the Householder projector be used with pre-trained StyleGAN3?", False),
+        ("Can Rep4Ex handle time series or dynamical systems where interventions happen over time?", True),
+        ("Are the mean representations of VAEs still fine to use for downstream tasks?", False),
     ],
 )
 def test_details_abstracts_never_give(seed_settings, question, abstains):
