@@ -387,8 +387,8 @@ class SupportModel:
         # "video diffusion models" are not image diffusion models: a paper that names
         # neither alternative, or not the kind of data asked about, does not answer,
         # however well it fits the rest.
-        have = self._terms[paper_id]
-        unanswered = tuple("/".join(g) for g in profile.required if not any(t in have for t in g))
+        has = self._has
+        unanswered = tuple("/".join(g) for g in profile.required if not any(has(paper_id, t) for t in g))
         premise: tuple[str, ...] = ()
         if profile.numbers or profile.changes or profile.uses or profile.bad:
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
@@ -543,6 +543,10 @@ class QuestionProfile:
     reach: tuple[tuple[str, ...], ...] = ()
 
 
+# Questions about the collection rather than one paper: "Which papers ...", "Is there ...".
+_SEARCH_RE = re.compile(
+    r"\bpapers?\b|\bany (?:work|method|study|approach)\b|\bis there\b|\bwhich ones\b", re.I
+)
 _OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*|\s*/\s*", re.I)
 
 
@@ -558,6 +562,7 @@ def or_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
 
 
 _CHOICE_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*", re.I)
+_OPEN_CHOICE = re.compile(r"(?:\w+\s+)?(?:other|another|else|not|something|anything|neither)\b", re.I)
 
 
 def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple[str, ...], ...]:
@@ -570,6 +575,8 @@ def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple
     parts = (_CHOICE_RE if choices else _OR_RE).split(question)
     groups = []
     for left, right in itertools.pairwise(parts):
+        if choices and _OPEN_CHOICE.match(right):
+            continue  # "beam search or some other procedure" leaves the choice open
         tail, head = terms(left)[-3:], terms(right)[:3]
         if choices:
             tail, head = [t for t in tail if t not in head], [t for t in head if t not in tail]
@@ -691,9 +698,16 @@ def _profile(
         outside, neighbours = background.nearest(vector)
         topical = {t: w for t, w in content.items() if t not in background.common}
         covered = max((_coverage(topical, alternatives[1], have) for have in neighbours), default=0.0)
-        # "random forests or gradient boosting?": both sides rare words of the field.
+        # "random forests or gradient boosting?": a choice between things rare in the field.
+        # Asked of a named method, one rare side is enough ("Is the MPNP predictive
+        # distribution a transformer or a DeepSets model?"); of the collection ("which
+        # papers ... a policy or program"), "better or worse" would be choices.
+        fixed = dict(zip(stems, question_terms, strict=True))
+        rare = any if names and not _SEARCH_RE.search(question) else all
         choices = tuple(
-            g for g in or_term_alternatives(question, choices=True) if all(t in topical for t in g)
+            g
+            for g in (tuple(fixed.get(t, t) for t in g) for g in or_term_alternatives(question, choices=True))
+            if rare(t in topical for t in g) and all(t in content for t in g)
         )
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
     offers = _CHOICE_RE.search(question)

@@ -511,6 +511,10 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ("Can the Householder projector be used with pre-trained StyleGAN3?", False),
         ("Can Rep4Ex handle time series or dynamical systems where interventions happen over time?", True),
         ("Are the mean representations of VAEs still fine to use for downstream tasks?", False),
+        # A choice asked of a named method: one side rare in the field is enough; a paper
+        # naming one side, or spelling out its acronym ("recurrent variational autoencoder"), answers.
+        ("Is the MPNP predictive distribution a transformer or a DeepSets model?", True),
+        ("Does CLUTR learn its task manifold with a recurrent VAE or a diffusion model?", False),
     ],
 )
 def test_details_abstracts_never_give(seed_settings, question, abstains):
