@@ -371,6 +371,57 @@ def presupposes_without(uses: frozenset[str], text: str) -> bool:
     return bool(uses) and any(phrase <= uses for phrase in done_without(text))
 
 
+# "Why does the latent quantization paper use a very low weight decay?" of a paper that
+# applies "an unusually high weight decay"; "why did CLUTR need 500x more environment
+# interactions" of one "requiring 500X fewer environment interactions": the question
+# takes as given the opposite of what the paper says of the same thing.
+_OPPOSITE_PAIRS = (
+    ("low", "high"), ("lower", "higher"), ("small", "large"), ("smaller", "larger"), ("more", "fewer"),
+    ("more", "less"), ("increase", "decrease"), ("increases", "decreases"), ("increased", "decreased"),
+    ("fast", "slow"), ("faster", "slower"), ("better", "worse"), ("early", "late"), ("earlier", "later"),
+    ("strong", "weak"), ("stronger", "weaker"), ("shallow", "deep"), ("short", "long"),
+    ("dense", "sparse"), ("linear", "nonlinear"), ("discrete", "continuous"), ("online", "offline"),
+    ("maximize", "minimize"), ("maximizing", "minimizing"), ("maximum", "minimum"), ("simple", "complex"),
+)  # fmt: skip
+_OPPOSITES = {
+    word: frozenset(o for a, b in _OPPOSITE_PAIRS for w, o in ((a, b), (b, a)) if w == word)
+    for word in {w for pair in _OPPOSITE_PAIRS for w in pair}
+}
+_MODIFIED = re.compile(
+    rf"\b({'|'.join(sorted(_OPPOSITES, key=len, reverse=True))})\b((?:[\s-]+[\w-]+){{1,2}})", _I
+)
+
+
+def modified(text: str) -> frozenset[tuple[str, str]]:
+    """(modifier, first term of what it modifies): "500x more environment interactions" -> (more, environ)."""
+    found = set()
+    for match in _MODIFIED.finditer(text):
+        head = terms(match[2])
+        if head:
+            found.add((match[1].lower(), head[0]))
+    return frozenset(found)
+
+
+@lru_cache(maxsize=_PER_PAPER)
+def _modified_in(text: str) -> frozenset[tuple[str, str]]:
+    return modified(text)
+
+
+def presupposed_modifiers(question: str) -> frozenset[tuple[str, str]]:
+    """The ``modified`` pairs a why/how/what question takes as given (none in a yes/no question)."""
+    if not _PRESUPPOSES.search(question):
+        return frozenset()
+    found = modified(question)
+    # "higher or lower FID?" asks which; it presupposes neither.
+    return frozenset((m, h) for m, h in found if not any((o, h) in found for o in _OPPOSITES[m]))
+
+
+def says_opposite(stated: frozenset[tuple[str, str]], text: str) -> bool:
+    """True when the text gives a ``stated`` thing the opposite modifier, and never the stated one."""
+    said = _modified_in(text)
+    return any((m, h) not in said and any((o, h) in said for o in _OPPOSITES[m]) for m, h in stated)
+
+
 # "Can the Householder projector be used to find directions in diffusion models?" asks
 # whether a method reaches somewhere new; only an abstract that speaks of that place
 # answers. The place is what follows the verb and its preposition.

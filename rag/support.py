@@ -63,10 +63,12 @@ from .facets import (
     extension_targets,
     gives_code,
     numbers_in,
+    presupposed_modifiers,
     presupposed_uses,
     presupposes_without,
     reports_opposite,
     reverses,
+    says_opposite,
     stated_numbers,
 )
 from .lexical import LexicalIndex, stopwords, terms, within_one_edit
@@ -390,7 +392,7 @@ class SupportModel:
         has = self._has
         unanswered = tuple("/".join(g) for g in profile.required if not any(has(paper_id, t) for t in g))
         premise: tuple[str, ...] = ()
-        if profile.numbers or profile.changes or profile.uses or profile.bad:
+        if profile.numbers or profile.changes or profile.uses or profile.bad or profile.modifiers:
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
             paper = self._papers[paper_id]
@@ -403,6 +405,8 @@ class SupportModel:
                 premise += ("done without",)
             if reports_opposite(profile.bad, paper.abstract):
                 premise += ("reports the opposite",)
+            if says_opposite(profile.modifiers, text):
+                premise += ("says the opposite",)
             unanswered += premise
         if profile.metadata:
             unanswered += ("authors or date",)
@@ -541,6 +545,8 @@ class QuestionProfile:
     # Where a yes/no question asks a method to reach ("... for speech or video?"), as the
     # terms of each alternative (``facets.extension_targets``); a paper must have one's all.
     reach: tuple[tuple[str, ...], ...] = ()
+    # "a very low weight decay" taken as given: (low, weight) (``facets.presupposed_modifiers``).
+    modifiers: frozenset[tuple[str, str]] = frozenset()
 
 
 # Questions about the collection rather than one paper: "Which papers ...", "Is there ...".
@@ -739,6 +745,7 @@ def _profile(
         bad=bad_outcomes(question),
         facets=asked(question),
         code=asks_code(question),
+        modifiers=presupposed_modifiers(question),
         reach=tuple(
             group
             for part in extension_targets(question)

@@ -515,6 +515,11 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # naming one side, or spelling out its acronym ("recurrent variational autoencoder"), answers.
         ("Is the MPNP predictive distribution a transformer or a DeepSets model?", True),
         ("Does CLUTR learn its task manifold with a recurrent VAE or a diffusion model?", False),
+        # The opposite of what the paper says of the same thing, taken as given.
+        ("Why does the latent quantization disentanglement paper use a very low weight decay?", True),
+        ("Why does the latent quantization disentanglement paper use a very high weight decay?", False),
+        ("why did clutr need 500x more environment interactions than paired", True),
+        ("does clutr need more or fewer environment interactions than the non-UED state of the art", False),
     ],
 )
 def test_details_abstracts_never_give(seed_settings, question, abstains):
