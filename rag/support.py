@@ -627,6 +627,21 @@ _FRAME = frozenset(
 )
 
 
+# The words of a request that a rule checks instead of coverage: "is the source code
+# publically available, where's the repo" is answered by an abstract that gives its code
+# (``gives_code``) in whatever words; "what does VLUCI stand for" by one that spells it out.
+_CODE_WORDS = frozenset(
+    terms("code source available publicly public open repo repository github release released link where")
+)
+_STANDS_FOR = re.compile(r"\bstands?\s+for\b", re.I)
+
+
+def _requested(question: str) -> frozenset[str]:
+    """The question's request words that a rule, not coverage, checks (``_CODE_WORDS``, "stand for")."""
+    found = _CODE_WORDS if asks_code(question) else frozenset()
+    return found | ({"stand"} if _STANDS_FOR.search(question) else frozenset())
+
+
 # Kinds of data a neighbouring topic swaps in ("video" for an image paper's "image",
 # "speech" for a vision model): how a question names the kind, and the words of which
 # a paper about it has at least one. Only unambiguous names: "frames", "text",
@@ -695,7 +710,8 @@ def _profile(
     stems = terms(question)  # one term per word, in order
     question_terms = corrected(question)
     weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
-    content = {t: w for t, w in weights.items() if t not in _FRAME} or weights
+    framing = _FRAME | _requested(question)
+    content = {t: w for t, w in weights.items() if t not in framing} or weights
     names = tuple(question_entities(question))
     misspelled = frozenset(n for n in names if _spelling(n, lexical, background))
     alternatives = or_alternatives(question), or_term_alternatives(question)

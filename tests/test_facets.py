@@ -492,6 +492,10 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # Code: an abstract that never speaks of its code (a "latent code" is not it) does not say.
         ("Is the Householder projector code available?", True),
         ("Is the DiffuseVAE code available?", False),
+        # The request's own words are the code rule's to check, not coverage's.
+        ("is smooth diffusion open source, where's the repo", False),
+        ("is the householder projector open source, where's the repo", True),
+        ("What does VLUCI stand for and what is it estimating?", False),
         ("What weight does Smooth Diffusion give its smoothness regularizer?", True),
         # Keywords ending in a measure ask for its number.
         ("DNIS embedding parameter reduction percentage", True),
