@@ -388,14 +388,15 @@ _OPPOSITES = {
     for word in {w for pair in _OPPOSITE_PAIRS for w in pair}
 }
 _MODIFIED = re.compile(
-    rf"\b({'|'.join(sorted(_OPPOSITES, key=len, reverse=True))})\b((?:[\s-]+[\w-]+){{1,2}})", _I
+    rf"(?<![\w-])({'|'.join(sorted(_OPPOSITES, key=len, reverse=True))})\b((?:[\s-]+[\w-]+){{1,2}})", _I
 )
+_NON = re.compile(r"\bnon-(?=\w)", _I)
 
 
 def modified(text: str) -> frozenset[tuple[str, str]]:
     """(modifier, first term of what it modifies): "500x more environment interactions" -> (more, environ)."""
     found = set()
-    for match in _MODIFIED.finditer(text):
+    for match in _MODIFIED.finditer(_NON.sub("non", text)):  # "non-linear" is "nonlinear"
         head = terms(match[2])
         if head:
             found.add((match[1].lower(), head[0]))
@@ -411,9 +412,9 @@ def presupposed_modifiers(question: str) -> frozenset[tuple[str, str]]:
     """The ``modified`` pairs a why/how/what question takes as given (none in a yes/no question)."""
     if not _PRESUPPOSES.search(question):
         return frozenset()
-    found = modified(question)
     # "higher or lower FID?" asks which; it presupposes neither.
-    return frozenset((m, h) for m, h in found if not any((o, h) in found for o in _OPPOSITES[m]))
+    said = set(re.findall(r"\w+", _NON.sub("non", question).lower()))
+    return frozenset((m, h) for m, h in modified(question) if not _OPPOSITES[m] & said)
 
 
 def says_opposite(stated: frozenset[tuple[str, str]], text: str) -> bool:

@@ -8,7 +8,16 @@ import re
 import pytest
 
 import rag
-from rag.facets import asked, asks_quantity, measured, reports_quantity, roles
+from rag.facets import (
+    asked,
+    asks_quantity,
+    measured,
+    modified,
+    presupposed_modifiers,
+    reports_quantity,
+    roles,
+    says_opposite,
+)
 from rag.support import or_alternatives, or_term_alternatives, question_entities, spells_out
 from tests.test_answer import assert_well_cited
 
@@ -528,6 +537,19 @@ def test_stated_numbers_are_measures_not_counts_or_years():
 )
 def test_details_abstracts_never_give(seed_settings, question, abstains):
     assert rag.answer(question, settings=seed_settings).abstained is abstains
+
+
+def test_modifiers_read_non_hyphens_and_opposite_pairs():
+    assert modified("non-linear mechanisms and a low-dimensional code") == {
+        ("nonlinear", "mechan"),
+        ("low", "dimension"),
+    }
+    assert presupposed_modifiers("Why does it use nonlinear mechanisms?") == {("nonlinear", "mechan")}
+    assert says_opposite({("nonlinear", "mechan")}, "We assume linear mechanisms.")
+    assert not says_opposite({("nonlinear", "mechan")}, "We allow non-linear mechanisms.")
+    # A question offering both sides presupposes neither; a yes/no question presupposes nothing.
+    assert presupposed_modifiers("Why is the FID higher or lower with 10 steps?") == frozenset()
+    assert presupposed_modifiers("Does it use a low weight decay?") == frozenset()
 
 
 def test_how_much_asks_for_a_number_unless_it_asks_for_a_degree():
