@@ -58,6 +58,14 @@ def test_the_best_fid_on_celeba_hq_is_answered_with_the_numbers(seed_settings):
     assert_well_cited(answer, seed_settings)
 
 
+def test_how_does_x_work_quotes_one_of_its_own_how_sentences(seed_settings):
+    answer = rag.answer("How does Label-Agnostic Forgetting unlearn without labels?", settings=seed_settings)
+    assert_well_cited(answer, seed_settings)
+    # Not only the sentences that repeat "without labels": the one that says how.
+    assert "we introduce a contrastive loss" in answer.body
+    assert len(sentences(answer)) <= 3
+
+
 def test_a_number_the_paper_never_states_is_refused(seed_settings):
     answer = rag.answer("How many parameters does the largest DiGIT model have?", settings=seed_settings)
     assert answer.abstained and not answer.citations
