@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .facets import asks_quantity, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
-from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper
+from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper, own_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -226,6 +226,11 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
     return sorted((hit.passages[i] for i in chosen), key=lambda p: p.number)
 
 
+def _named(question: str, hit: Hit) -> bool:
+    """True when the question names the paper, by its title or the name its abstract gives it."""
+    return names_paper(question, hit.title, own_names(hit.paper.abstract))
+
+
 def _states_number(hit: Hit, weights: dict[str, float], about: frozenset[str]) -> bool:
     """True when a sentence of the paper states a number next to what was asked (``facets.measured``).
 
@@ -292,7 +297,7 @@ def compose(
             (h, model.judge(profile, h.paper_id, h.similarity, margin(hits, i))) for i, h in enumerate(hits)
         ]
         chosen = _supporting(question, judged, model, profile, pointed)
-        named = [(h, e.probability) for h, e in judged if names_paper(question, h.title)]
+        named = [(h, e.probability) for h, e in judged if _named(question, h)]
         # "Compare DiffuseVAE and Binary Latent Diffusion": once one of them answers,
         # each named paper answers its part.
         named_ids = {h.paper_id for h, _ in named}

@@ -41,6 +41,7 @@ or where it appeared (abstracts never say).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -498,21 +499,43 @@ def _title_names(title: str) -> list[str]:
 
 def _phrase(text: str) -> str:
     """Lower-case words joined by single spaces and padded, for whole-word phrase search."""
-    words = (w.removesuffix("'s") for w in _WORD_RE.findall(text.lower()))
+    words = (w.removesuffix("'s") for w in _WORD_RE.findall(text.lower().replace("-", " ")))
     return f" {' '.join(words)} "
 
 
-def names_paper(question: str, title: str) -> bool:
+# How an abstract names its own method: "we propose Householder Projector, ...", "our
+# tokenizer (DiGIT)", "we propose CausalDiffAE". A name is capitalized words or a word
+# with capitals inside it; "we propose a novel ..." names nothing.
+_CAPITALIZED = r"[A-Z][\w+-]*(?:\s+[A-Z][\w+-]*){0,3}"
+_OWN_NAME_RE = re.compile(
+    rf"\b(?i:we (?:propose|introduce|present|call|name|dub|term)|called|dubbed|named|termed)\s+"
+    rf"({_CAPITALIZED})|"
+    rf"\b(?i:our|proposed|novel|we (?:propose|introduce|present))\s+(?:[\w,-]+\s+){{0,8}}?"
+    rf"\(([A-Za-z][\w+-]{{1,15}})\)"
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def own_names(abstract: str) -> tuple[str, ...]:
+    """The names an abstract gives its own method ("Householder Projector", "DiGIT")."""
+    found = (m[1] or m[2] for m in _OWN_NAME_RE.finditer(abstract))
+    named = (n for n in found if " " in n or n[1:].lower() != n[1:] or (len(n) >= 3 and n.isupper()))
+    return tuple(dict.fromkeys(named))
+
+
+def names_paper(question: str, title: str, own: Sequence[str] = ()) -> bool:
     """True when the question names the paper.
 
     A paper's names: the part of its title before a colon ("DiffuseVAE", "Smooth
-    Diffusion") or a short title itself, and mixed-case words in it ("CycleDiffusion").
+    Diffusion") or a short title itself, mixed-case words in it ("CycleDiffusion"),
+    and the ``own_names`` its abstract gives its method. Hyphens count as spaces
+    ("Adapt-then-Unlearn" names "Adapt then Unlearn").
     """
     head = title.split(":")[0]
     names = [head] if len(head.split()) <= 4 else []
     names += [t for t in _WORD_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()]
     asked = _phrase(question)
-    return any(_phrase(name) in asked for name in names)
+    return any(_phrase(name) in asked for name in (*names, *own))
 
 
 @dataclass(frozen=True, slots=True)

@@ -364,7 +364,7 @@ def test_an_image_size_is_found_however_the_abstract_writes_it(seed_settings):
 
 
 def test_a_comparison_of_named_papers_cites_each_of_them(seed_settings):
-    from rag.support import names_paper
+    from rag.support import names_paper, own_names
 
     answer = rag.answer(
         "compare diffusevae and binary latent diffusion: how does each one give diffusion models "
@@ -380,6 +380,25 @@ def test_a_comparison_of_named_papers_cites_each_of_them(seed_settings):
     partslip = "PartSLIP++: Enhancing Low-Shot 3D Part Segmentation via Multi-View Instance Segmentation"
     assert not names_paper("low-shot 3D shape completion", partslip)
     assert names_paper("what does partslip++ change?", partslip)
+    # Hyphens count as spaces, and the name an abstract gives its method names the paper.
+    assert names_paper("Adapt-then-Unlearn vs LAF", "Adapt then Unlearn: Exploring Parameter Space Semantics")
+    assert own_names("we propose Householder Projector, a flexible ... our tokenizer (DiGIT) ...") == (
+        "Householder Projector",
+        "DiGIT",
+    )
+    assert own_names("we propose a novel method that works (see Sec. 2).") == ()
+    answer = rag.answer(
+        "For unlearning, which one relies on user-provided negative samples, Adapt-then-Unlearn or "
+        "Label-Agnostic Forgetting?",
+        settings=seed_settings,
+    )
+    titles = sorted(c.title.split(":")[0] for c in answer.citations)
+    assert titles == ["Adapt then Unlearn", "Label-Agnostic Forgetting"]
+    answer = rag.answer(
+        "NoiseCLR vs Householder Projector: which generator does each work with?", settings=seed_settings
+    )
+    assert any(c.title.startswith("Householder Projector") for c in answer.citations)
+    assert any(c.title.startswith("NoiseCLR") for c in answer.citations)
 
 
 def test_a_datasets_question_quotes_the_sentence_that_names_them(seed_settings):
