@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING
 
 from .corpus import Paper
 from .facets import (
+    _OPPOSITES,
     asked,
     asks_code,
     asks_which_data,
@@ -94,6 +95,9 @@ WEIGHTS_ALONE = {
 }  # fmt: skip
 FEATURES = ("similarity", "coverage", "missing", "margin", "length", "outside", "outside_terms")
 THRESHOLD = 0.5
+# How many of its words a place a question asks a method to reach must lack in a paper
+# (``QuestionProfile.reach``).
+REACH_MISSING = 2
 # Questions up to this many words count as short; coverage is diluted only in longer ones.
 SHORT = 10
 
@@ -417,8 +421,13 @@ class SupportModel:
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
         if profile.code and not gives_code(self._papers[paper_id].abstract):
             unanswered += ("code",)
-        # "Can the Householder projector be used in diffusion models?" of a GAN paper.
-        if profile.reach and not any(all(self._has(paper_id, t) for t in g) for g in profile.reach):
+        # "Can inverse dynamics pretraining be used for offline RL with reward labels?" of a
+        # paper on imitation: the place lacks two of its words or more. One word the paper
+        # lacks is often a paraphrase ("can DiffuseVAE be used for faster sampling?" of its
+        # "speed vs quality tradeoff"), so it is not enough.
+        if profile.reach and all(
+            sum(not self._has(paper_id, t) for t in g) >= REACH_MISSING for g in profile.reach
+        ):
             unanswered += ("not applied there",)
         if profile.which_data and not self._names_data(paper_id, counted=profile.which_data == "any"):
             unanswered += ("datasets",)
@@ -650,6 +659,17 @@ _FRAME = frozenset(
 )
 
 
+# Words that qualify a place rather than name it ("real clinical data", "better image
+# editing", "smaller embedding tables"): the reach rule does not count them.
+_GENERIC = frozenset(
+    terms(
+        " ".join(_OPPOSITES)
+        + " real new other different various best good similar same many across over under also "
+        "actual general specific standard typical common existing whole entire happen occur"
+    )
+)
+
+
 # The words of a request that a rule checks instead of coverage: "is the source code
 # publically available, where's the repo" is answered by an abstract that gives its code
 # (``gives_code``) in whatever words; "what does VLUCI stand for" by one that spells it out.
@@ -788,7 +808,7 @@ def _profile(
         reach=tuple(
             group
             for part in extension_targets(question)
-            if (group := tuple(t for t in corrected(part) if t not in _FRAME))
+            if (group := tuple(t for t in corrected(part) if t not in _FRAME and t not in _GENERIC))
         ),
     )
 

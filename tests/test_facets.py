@@ -546,9 +546,17 @@ def test_stated_numbers_are_measures_not_counts_or_years():
             "on rare items than on popular ones. Why does it struggle with rarely observed items?",
             True,
         ),
-        # Asked to reach somewhere new, a paper answers only if it speaks of that place (fourth round).
-        ("Can the Householder projector be used to find interpretable directions in diffusion models?", True),
+        # Asked to reach somewhere new, a paper answers only if it speaks of that place (fourth
+        # round); one word it lacks is a paraphrase ("faster sampling"), and "real" only qualifies.
+        (
+            "Can inverse dynamics pretraining be used for offline reinforcement learning when the demos "
+            "have reward labels?",
+            True,
+        ),
         ("Can the Householder projector be used with pre-trained StyleGAN3?", False),
+        ("Can DiffuseVAE be used for faster sampling?", False),
+        ("Can the MoE trajectory model be used on real clinical data?", False),
+        ("Does DNIS work for recommendation with smaller embedding tables?", False),
         ("Can Rep4Ex handle time series or dynamical systems where interventions happen over time?", True),
         ("Are the mean representations of VAEs still fine to use for downstream tasks?", False),
         # A choice asked of a named method: one side rare in the field is enough; a paper
