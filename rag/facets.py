@@ -549,7 +549,8 @@ def reports_opposite(outcomes: tuple[frozenset[str], ...], text: str) -> bool:
 _AVAILABLE = r"available|released?|public\w*|open[- ]sourced?|shared|link|find|download"
 _ASKS_CODE = re.compile(
     rf"\b(?:code|implementation)\b.{{0,40}}\b(?:{_AVAILABLE})\b|"
-    rf"\b(?:{_AVAILABLE})\b.{{0,40}}\b(?:code|implementation)\b|\bgithub\b|\brepo(?:sitory)?\b",
+    rf"\b(?:{_AVAILABLE})\b.{{0,40}}\b(?:code|implementation)\b|\bgithub\b|\brepo(?:sitory)?\b|"
+    r"\bwhere\b.{0,40}\b(?:code|implementation)\b|\bsource code\b",
     _I,
 )
 # Its own code, not a "latent code".

@@ -531,6 +531,8 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # The request's own words are the code rule's to check, not coverage's.
         ("is smooth diffusion open source, where's the repo", False),
         ("is the householder projector open source, where's the repo", True),
+        ("where is the CLUTR source code", True),
+        ("where is the PartSLIP++ source code", False),
         ("What does VLUCI stand for and what is it estimating?", False),
         ("What weight does Smooth Diffusion give its smoothness regularizer?", True),
         # Keywords ending in a measure ask for its number.
