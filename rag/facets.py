@@ -319,7 +319,8 @@ _SKIP = (
     r"relying|on|involving|resorting|to)"
 )
 _DONE_WITHOUT = re.compile(
-    rf"\bwithout\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)|\b([A-Za-z]+)-(?:free|agnostic)\b|"
+    rf"\b(?:without|rather than|instead of)\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)|"
+    r"\b([A-Za-z]+)-(?:free|agnostic)\b|"
     rf"\b(?:do|does|did)\s+not\s+(?:need|require|rely\s+on|use)\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)|"
     r"\brelax(?:es|ed|ing)?\s+(?:the\s+)?([\w-]+(?:\s+[\w-]+)?)",
     _I,
@@ -459,7 +460,7 @@ def extension_targets(question: str) -> tuple[str, ...]:
 # and AFHQ") or says what they are ("three public real-world datasets"), not by
 # "experimental results across various unlearning tasks".
 _WHICH_DATA = re.compile(
-    r"\b(?:which|what)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|datsets?|benchmarks?|data ?sets?)\b", _I
+    r"\b(?:which|what|names? of)\s+(?:[\w-]+\s+){0,3}?(?:datasets?|datsets?|benchmarks?|data ?sets?)\b", _I
 )
 _DATA_WORDS = re.compile(
     r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|experiment\w*|evaluat\w*|tested)\b", _I
@@ -550,7 +551,7 @@ _AVAILABLE = r"available|released?|public\w*|open[- ]sourced?|shared|link|find|d
 _ASKS_CODE = re.compile(
     rf"\b(?:code|implementation)\b.{{0,40}}\b(?:{_AVAILABLE})\b|"
     rf"\b(?:{_AVAILABLE})\b.{{0,40}}\b(?:code|implementation)\b|\bgithub\b|\brepo(?:sitory)?\b|"
-    r"\bwhere\b.{0,40}\b(?:code|implementation)\b|\bsource code\b",
+    r"\bwhere\b.{0,40}\b(?:code|implementation)\b|\bsource code\b|\bthe (?:code|implementation) (?:for|of)\b",
     _I,
 )
 # Its own code, not a "latent code".
@@ -559,6 +560,30 @@ _GIVES_CODE = re.compile(
     r"(?:publicly\s+)?(?:available|released)",
     _I,
 )
+
+
+# "What is the single best clustering algorithm for any dataset?", "the most widely used
+# metric in the community", "explain in general how ...": a claim about everything, which
+# no abstract makes. (A superlative alone is a paper's: "which paper has the best FID?";
+# a scope alone too: "the same embedding size for every feature", "pretraining in general".)
+_SUPERLATIVE = re.compile(
+    r"\b(?:best|most (?:widely |commonly )?(?:used|popular|common|successful|effective|important)|optimal)\b",
+    _I,
+)
+_UNIVERSAL = re.compile(
+    r"\b(?:(?:any|every|all) (?:[\w-]+ ){0,2}(?:datasets?|problems?|tasks?|networks?|models?|domains?|"
+    r"settings?|situations?|cases?|applications?)|in general|no matter|in the (?:community|field)|"
+    r"next decade|of all time)\b",
+    _I,
+)
+_IN_GENERAL = re.compile(r"\b(?:explain|describe)\s+in general\b|\bin general terms\b", _I)
+
+
+def asks_in_general(question: str) -> bool:
+    """True when the question asks for a claim about everything ("the best X for any Y")."""
+    return bool(_SUPERLATIVE.search(question) and _UNIVERSAL.search(question)) or bool(
+        _IN_GENERAL.search(question)
+    )
 
 
 def asks_code(question: str) -> bool:

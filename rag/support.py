@@ -57,6 +57,7 @@ from .facets import (
     _OPPOSITES,
     asked,
     asks_code,
+    asks_in_general,
     asks_which_data,
     bad_outcomes,
     changes,
@@ -415,6 +416,8 @@ class SupportModel:
             unanswered += premise
         if profile.metadata:
             unanswered += ("authors or date",)
+        if profile.general:
+            unanswered += ("a general question",)
         # "How does NoiseCLR compare with Prompt-to-Prompt and SDEdit?": an abstract that
         # never names them cannot say. (A paper of the collection named there is left to
         # the comparison of the two papers.)
@@ -577,6 +580,7 @@ class QuestionProfile:
     # Where a yes/no question asks a method to reach ("... for speech or video?"), as the
     # terms of each alternative (``facets.extension_targets``); a paper must have one's all.
     reach: tuple[tuple[str, ...], ...] = ()
+    general: bool = False  # asks for a claim about everything (``facets.asks_in_general``)
     # "a very low weight decay" taken as given: (low, weight) (``facets.presupposed_modifiers``).
     modifiers: frozenset[tuple[str, str]] = frozenset()
 
@@ -805,6 +809,7 @@ def _profile(
         facets=asked(question),
         code=asks_code(question),
         modifiers=presupposed_modifiers(question),
+        general=asks_in_general(question),
         reach=tuple(
             group
             for part in extension_targets(question)

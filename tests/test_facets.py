@@ -565,6 +565,16 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # naming one side, or spelling out its acronym ("recurrent variational autoencoder"), answers.
         ("Is the MPNP predictive distribution a transformer or a DeepSets model?", True),
         ("Does CLUTR learn its task manifold with a recurrent VAE or a diffusion model?", False),
+        # "A rather than B": B is done without (seventh set, scored).
+        ("Why does PV-RNN rely on external inputs during the forward computation?", True),
+        ("How does PV-RNN use prediction errors during backpropagation?", False),
+        # A claim about everything; a superlative or a scope alone is a paper's.
+        ("What is the single best clustering algorithm for identifying classes in any dataset?", True),
+        ("what is the most widely used metric for disentanglement in the community", True),
+        ("What is the best way to pick embedding sizes for every feature in a CTR model?", False),
+        ("Which paper has the best FID on CelebA-HQ?", False),
+        # Keywords asking for the datasets' names.
+        ("DNIS names of the three public datasets", True),
         # The opposite of what the paper says of the same thing, taken as given.
         ("Why does the latent quantization disentanglement paper use a very low weight decay?", True),
         ("Why does the latent quantization disentanglement paper use a very high weight decay?", False),
