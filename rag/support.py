@@ -717,8 +717,13 @@ MODALITIES = tuple(
         (r"\b(gpus?|gpu[- ]hours?|tpus?)\b", "gpu gpus tpu hours"),
         (r"\b(fmri|eeg|meg|mri|brain scans?)\b", "fmri eeg meg mri scan"),
         (
-            r"\b(ehrs?|electronic health records?|medical records?|patient records?)\b",
+            r"\b(ehrs?|electronic health records?|medical records?|patient records?|"
+            r"clinical (?:trials?|data))\b",
             "ehr health medical patient clinical",
+        ),
+        (
+            r"\b(ct|x-rays?|ultrasound|radiolog\w*|medical imag\w*)\b",
+            "ct x ray ultrasound radiolog medical scan",
         ),
     )
 )

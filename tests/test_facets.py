@@ -513,6 +513,9 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # Brain scans and health records are kinds of data too.
         ("gp-vae with shared and independent latents for human fmri recorded at the same time", True),
         ("Is there a deep model for treatment effects estimated from EHR records?", True),
+        ("How is Rep4Ex applied to intervention extrapolation on real clinical trial data?", True),
+        ("How does PartSLIP++ segment organs in medical CT volumes?", True),
+        ("Which paper estimates disease risk from clinical data when outcomes are missing?", False),
         ("DiffuseVAE reverse process steps number of steps", False),
         # A comparison with methods the abstract never names; one it names is answered.
         ("How does NoiseCLR compare with Prompt-to-Prompt and SDEdit for facial edits?", True),
@@ -557,7 +560,7 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ),
         ("Can the Householder projector be used with pre-trained StyleGAN3?", False),
         ("Can DiffuseVAE be used for faster sampling?", False),
-        ("Can the MoE trajectory model be used on real clinical data?", False),
+        ("Can Smooth Diffusion be used for real image editing?", False),
         ("Does DNIS work for recommendation with smaller embedding tables?", False),
         ("Can Rep4Ex handle time series or dynamical systems where interventions happen over time?", True),
         ("Are the mean representations of VAEs still fine to use for downstream tasks?", False),
