@@ -219,11 +219,23 @@ def _pick_sentences(hit: Hit, weights: dict[str, float], limit: int, facets: fro
                 and combined[i] > 0
                 and (facet != "how" or _OWN_RE.search(hit.passages[i].text))
             ]
-            if carriers:
-                pick = max(carriers, key=combined.__getitem__)
-                chosen = chosen if len(chosen) < limit else chosen[:-1]
-                chosen.append(pick)
+            if not carriers:
+                continue
+            if len(chosen) >= limit:
+                # The weakest quoted sentence makes room, unless it carries another facet
+                # asked for ("how does it compare ...": its comparison sentence stays).
+                others = facets - {"how"} if facet == "how" else frozenset()
+                spare = [i for i in chosen[1:] if not _plays(kinds[i], others)]
+                if not spare:
+                    continue
+                chosen.remove(spare[-1])
+            chosen.append(max(carriers, key=combined.__getitem__))
     return sorted((hit.passages[i] for i in chosen), key=lambda p: p.number)
+
+
+def _plays(kind: dict[str, float], facets: frozenset[str]) -> float:
+    """How strongly a sentence plays the most strongly played of ``facets`` (0 for none)."""
+    return max((kind.get(f, 0.0) for f in facets), default=0.0)
 
 
 def _named(question: str, hit: Hit) -> bool:

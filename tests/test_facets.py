@@ -66,6 +66,14 @@ def test_how_does_x_work_quotes_one_of_its_own_how_sentences(seed_settings):
     assert len(sentences(answer)) <= 3
 
 
+def test_the_how_sentence_does_not_displace_a_sentence_carrying_another_asked_facet(seed_settings):
+    answer = rag.answer(
+        "how does the latent label shift algorithm compare with standard unsupervised classification methods",
+        settings=seed_settings,
+    )
+    assert "leverage domain information to improve upon competitive unsupervised" in answer.body
+
+
 def test_a_number_the_paper_never_states_is_refused(seed_settings):
     answer = rag.answer("How many parameters does the largest DiGIT model have?", settings=seed_settings)
     assert answer.abstained and not answer.citations
