@@ -129,24 +129,26 @@ def test_holdout_questions(holdout):
     assert holdout.citations["valid_citations"] == 1.0
 
 
-# tests/data/final_questions.jsonl, blind_questions.jsonl, sealed_questions.jsonl,
-# fourth_questions.jsonl, fifth_questions.jsonl and sixth_questions.jsonl were written
-# blind from the seed abstracts alone (no corpora, code, other questions or results),
-# each by its own procedure, each committed before it was scored and scored once as
-# held-out data (README); each then guided later changes (the sixth only one fix of
-# the false refusal it found): all validation data now.
+# tests/data/final_questions.jsonl, blind_questions.jsonl, sealed_questions.jsonl and
+# fourth to eighth_questions.jsonl were written blind from the seed abstracts alone (no
+# corpora, code, other questions or results), each by its own procedure, each committed
+# before it was scored and scored once as held-out data (README); each then guided later
+# changes (the eighth only one fix, of facts): all validation data now.
 # Floors sit about one question below the measurements, so they catch regressions,
-# not noise (answers are deterministic). Measured: final facts 0.623, recall 0.817
-# (49 of 60), false refusals 3 of 80; blind 0.738, 0.767 (46), 1 of 80; sealed 0.750,
-# 0.917 (55), 1 of 80; fourth 0.713, 0.817 (49), 0 of 80; fifth 0.667, 0.867 (52),
-# 2 of 80; sixth 0.762, 0.617 (37), 2 of 80.
+# not noise (answers are deterministic). Measured: final facts 0.654, recall 0.817
+# (49 of 60), false refusals 2 of 80; blind 0.738, 0.800 (48), 1 of 80; sealed 0.756,
+# 0.917 (55), 1 of 80; fourth 0.719, 0.817 (49), 0 of 80; fifth 0.685, 0.867 (52),
+# 2 of 80; sixth 0.800, 0.767 (46), 0 of 80; seventh 0.731, 0.650 (39), 1 of 80;
+# eighth 0.662, 0.500 (30), 3 of 80.
 BLIND_FLOORS = {
-    "final_questions.jsonl": {"facts": 0.59, "recall": 0.80, "false_rate": 0.05},
-    "blind_questions.jsonl": {"facts": 0.70, "recall": 0.75, "false_rate": 0.025},
+    "final_questions.jsonl": {"facts": 0.63, "recall": 0.80, "false_rate": 0.0375},
+    "blind_questions.jsonl": {"facts": 0.70, "recall": 0.78, "false_rate": 0.025},
     "sealed_questions.jsonl": {"facts": 0.72, "recall": 0.90, "false_rate": 0.025},
     "fourth_questions.jsonl": {"facts": 0.69, "recall": 0.80, "false_rate": 0.0125},
-    "fifth_questions.jsonl": {"facts": 0.64, "recall": 0.85, "false_rate": 0.0375},
-    "sixth_questions.jsonl": {"facts": 0.74, "recall": 0.60, "false_rate": 0.0375},
+    "fifth_questions.jsonl": {"facts": 0.66, "recall": 0.85, "false_rate": 0.0375},
+    "sixth_questions.jsonl": {"facts": 0.77, "recall": 0.75, "false_rate": 0.0125},
+    "seventh_questions.jsonl": {"facts": 0.70, "recall": 0.63, "false_rate": 0.025},
+    "eighth_questions.jsonl": {"facts": 0.63, "recall": 0.48, "false_rate": 0.05},
 }
 
 
