@@ -279,6 +279,24 @@ def stated_numbers(question: str) -> frozenset[str]:
     return frozenset(n for n, unit in found if unit or "." in n or len(n) >= 2) | frozenset(words)
 
 
+_OR_WORD = re.compile(r"\bor\b", _I)
+
+
+def number_choices(question: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
+    """The numbers either side of each "or": "a 3.18x speed-up or a 10x one?" -> ((3.18,), (10,)).
+
+    A paper that states one side's numbers answers the choice; the other side's
+    are not a premise it fails to support.
+    """
+    found = []
+    for match in _OR_WORD.finditer(question):
+        left = stated_numbers(question[max(0, match.start() - 60) : match.start()])
+        right = stated_numbers(question[match.end() : match.end() + 60])
+        if left and right:
+            found.append((left, right))
+    return tuple(found)
+
+
 @lru_cache(maxsize=_PER_PAPER)
 def numbers_in(text: str) -> frozenset[str]:
     """Every number a text writes, in digits or words, without thousands separators.

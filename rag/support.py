@@ -65,6 +65,7 @@ from .facets import (
     data_sentences,
     extension_targets,
     gives_code,
+    number_choices,
     numbers_in,
     presupposed_modifiers,
     presupposed_uses,
@@ -109,6 +110,7 @@ _NAME_SUFFIX = re.compile(r"\d+|com|io|org")
 _SIZE_RE = re.compile(r"(\d+)x(\d+)")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n)(\w+)")
 # "I'd", "I've": capitalized, never a name.
+_MULTIPLIER_RE = re.compile(r"\d+(?:\.\d+)?[xX×]")
 _CONTRACTION_RE = re.compile(r"I'(?:m|d|ve|ll)", re.I)
 # An acronym as a question writes it: "PDE", "PDEs", "EM".
 _INITIALISM_RE = re.compile(r"[A-Z]{2,6}s?")
@@ -144,8 +146,8 @@ def question_entities(question: str) -> list[str]:
     out = []
     for m in _WORD_RE.finditer(question):
         token = m.group(0)
-        if _CONTRACTION_RE.fullmatch(token):
-            continue
+        if _CONTRACTION_RE.fullmatch(token) or _MULTIPLIER_RE.fullmatch(token):
+            continue  # "I'm"; "10x" is a stated number (``facets.stated_numbers``), not a name
         if no_case:
             keep = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
         else:
@@ -403,7 +405,12 @@ class SupportModel:
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
             paper = self._papers[paper_id]
             text = f"{paper.title} {paper.abstract}"
-            premise = tuple(sorted(profile.numbers - numbers_in(text)))
+            stated = numbers_in(text)
+            unstated = profile.numbers - stated
+            for left, right in profile.number_choices:
+                if left <= stated or right <= stated:  # "a 3.18x speed-up or a 10x one?"
+                    unstated -= left | right
+            premise = tuple(sorted(unstated))
             if reverses(profile.changes, text):
                 premise += ("reversed change",)
             # "Why does LAF need fully labeled data?" of a paper that works "without labels".
@@ -569,6 +576,7 @@ class QuestionProfile:
     # and the kinds of data the question is about (``MODALITIES``; see ``judge``).
     required: tuple[tuple[str, ...], ...] = ()
     numbers: frozenset[str] = frozenset()  # numbers the question states (``facets.stated_numbers``)
+    number_choices: tuple[tuple[frozenset[str], frozenset[str]], ...] = ()  # either side of "or"
     changes: tuple[tuple[str, str], ...] = ()  # "from A to B" (``facets.changes``)
     metadata: bool = False  # asks who wrote the paper, or when or where it appeared
     uses: frozenset[str] = frozenset()  # what a why/how question takes the paper to need (``facets``)
@@ -804,6 +812,7 @@ def _profile(
         content=content,
         required=choices + asked_kinds,
         numbers=stated_numbers(question),
+        number_choices=number_choices(question),
         changes=changes(question),
         metadata=bool(_METADATA_RE.search(question)),
         uses=presupposed_uses(question),

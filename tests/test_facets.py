@@ -576,6 +576,14 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # naming one side, or spelling out its acronym ("recurrent variational autoencoder"), answers.
         ("Is the MPNP predictive distribution a transformer or a DeepSets model?", True),
         ("Does CLUTR learn its task manifold with a recurrent VAE or a diffusion model?", False),
+        # A choice between numbers is answered by a paper that states one of them.
+        (
+            "Does the vectorized-prior approach to learned image compression give roughly a 3.18x "
+            "compression speed-up or roughly a 10x one?",
+            False,
+        ),
+        ("Does the vectorized-prior approach give a 10x or a 20x speed-up?", True),
+        ("Was the retrospective evaluation of CDHF based on data from 535 programmers or from 5,350?", False),
         # "A rather than B": B is done without (seventh set, scored).
         ("Why does PV-RNN rely on external inputs during the forward computation?", True),
         ("How does PV-RNN use prediction errors during backpropagation?", False),
