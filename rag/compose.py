@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .facets import asks_quantity, measured, reports_quantity, roles
+from .facets import asks_quantity, counted, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
 from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper, own_names
@@ -250,6 +250,8 @@ def _states_number(hit: Hit, weights: dict[str, float], about: frozenset[str]) -
     """
     wanted = about or weights.keys()
     for p in hit.passages:
+        if not wanted.isdisjoint(counted(p.text)):  # "how many datasets?": "on three public datasets"
+            return True
         if reports_quantity(p.text):
             words = set(terms(p.text))
             if "%" in p.text:

@@ -239,6 +239,14 @@ def reports_quantity(sentence: str) -> bool:
     return bool(_MEASURE.search(_NOT_A_MEASURE.sub(" ", sentence)))
 
 
+def counted(sentence: str) -> frozenset[str]:
+    """The terms a sentence counts in words: "on three public real-world datasets" -> {public, ..., dataset}.
+
+    Not "one" or "zero" ("one of the", "zero-shot"), and only the few words after the count.
+    """
+    return frozenset(t for m in _COUNTED.finditer(sentence) for t in terms(m[1]))
+
+
 # A number a question states: 10 or more, or with a decimal point or a percent sign
 # ("10,000 programmers", "33.4%", "a 10x speed-up"); small counts ("two stages", "0/1 bits")
 # and years do not count.
@@ -268,6 +276,10 @@ _NUMBER_WORDS = dict(
     thousand="1000",
 )
 _WORD_NUMBER = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})\b", _I)
+_COUNTED = re.compile(
+    rf"\b(?:{'|'.join(w for w in _NUMBER_WORDS if w not in ('zero', 'one'))})\b(?!-)((?:\s+[\w-]+){{1,4}})",
+    _I,
+)
 # "ten times the original steps", "a three-fold speed-up": a multiplier in words.
 _WORD_MULTIPLIER = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})[\s-]+(?:times|fold)\b", _I)
 

@@ -11,6 +11,7 @@ import rag
 from rag.facets import (
     asked,
     asks_quantity,
+    counted,
     measured,
     modified,
     presupposed_modifiers,
@@ -576,6 +577,10 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # naming one side, or spelling out its acronym ("recurrent variational autoencoder"), answers.
         ("Is the MPNP predictive distribution a transformer or a DeepSets model?", True),
         ("Does CLUTR learn its task manifold with a recurrent VAE or a diffusion model?", False),
+        # A count in words answers "how many" about what it counts ("three public real-world
+        # datasets"), not a value asked for.
+        ("How many public datasets were used to evaluate DNIS?", False),
+        ("In PV-RNN, what exact numerical value of the meta-prior gave the best generalization?", True),
         # A choice between numbers is answered by a paper that states one of them.
         (
             "Does the vectorized-prior approach to learned image compression give roughly a 3.18x "
@@ -616,6 +621,11 @@ def test_modifiers_read_non_hyphens_and_opposite_pairs():
     # A question offering both sides presupposes neither; a yes/no question presupposes nothing.
     assert presupposed_modifiers("Why is the FID higher or lower with 10 steps?") == frozenset()
     assert presupposed_modifiers("Does it use a low weight decay?") == frozenset()
+
+
+def test_counted_reads_the_words_after_a_count_in_words():
+    assert {"public", "dataset"} <= counted("on three public real-world datasets for rating prediction")
+    assert counted("one of the zero-shot models") == frozenset()
 
 
 def test_how_much_asks_for_a_number_unless_it_asks_for_a_degree():

@@ -139,7 +139,7 @@ def test_holdout_questions(holdout):
 # (49 of 60), false refusals 2 of 80; blind 0.738, 0.800 (48), 1 of 80; sealed 0.756,
 # 0.917 (55), 1 of 80; fourth 0.719, 0.817 (49), 0 of 80; fifth 0.685, 0.867 (52),
 # 2 of 80; sixth 0.800, 0.767 (46), 0 of 80; seventh 0.744, 0.650 (39), 0 of 80;
-# eighth 0.675, 0.500 (30), 2 of 80.
+# eighth 0.688, 0.500 (30), 1 of 80.
 BLIND_FLOORS = {
     "final_questions.jsonl": {"facts": 0.63, "recall": 0.80, "false_rate": 0.0375},
     "blind_questions.jsonl": {"facts": 0.70, "recall": 0.78, "false_rate": 0.025},
@@ -148,7 +148,7 @@ BLIND_FLOORS = {
     "fifth_questions.jsonl": {"facts": 0.66, "recall": 0.85, "false_rate": 0.0375},
     "sixth_questions.jsonl": {"facts": 0.77, "recall": 0.75, "false_rate": 0.0125},
     "seventh_questions.jsonl": {"facts": 0.72, "recall": 0.63, "false_rate": 0.0125},
-    "eighth_questions.jsonl": {"facts": 0.65, "recall": 0.48, "false_rate": 0.0375},
+    "eighth_questions.jsonl": {"facts": 0.66, "recall": 0.48, "false_rate": 0.025},
 }
 
 
