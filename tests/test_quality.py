@@ -133,7 +133,7 @@ def test_holdout_questions(holdout):
 # fourth to eighth_questions.jsonl were written blind from the seed abstracts alone (no
 # corpora, code, other questions or results), each by its own procedure, each committed
 # before it was scored and scored once as held-out data (README); each then guided later
-# changes (the eighth only one fix, of facts): all validation data now.
+# changes (the eighth three fixes, made after its scoring): all validation data now.
 # Floors sit about one question below the measurements, so they catch regressions,
 # not noise (answers are deterministic). Measured: final facts 0.654, recall 0.817
 # (49 of 60), false refusals 2 of 80; blind 0.738, 0.800 (48), 1 of 80; sealed 0.756,
