@@ -414,12 +414,13 @@ _OPPOSITE_PAIRS = (
     ("dense", "sparse"), ("linear", "nonlinear"), ("discrete", "continuous"), ("online", "offline"),
     ("maximize", "minimize"), ("maximizing", "minimizing"), ("maximum", "minimum"), ("simple", "complex"),
 )  # fmt: skip
-_OPPOSITES = {
+# Each modifier's opposites (public: the reach rule in ``support`` does not count them).
+OPPOSITES = {
     word: frozenset(o for a, b in _OPPOSITE_PAIRS for w, o in ((a, b), (b, a)) if w == word)
     for word in {w for pair in _OPPOSITE_PAIRS for w in pair}
 }
 _MODIFIED = re.compile(
-    rf"(?<![\w-])({'|'.join(sorted(_OPPOSITES, key=len, reverse=True))})\b((?:[\s-]+[\w-]+){{1,2}})", _I
+    rf"(?<![\w-])({'|'.join(sorted(OPPOSITES, key=len, reverse=True))})\b((?:[\s-]+[\w-]+){{1,2}})", _I
 )
 _NON = re.compile(r"\bnon-(?=\w)", _I)
 
@@ -445,13 +446,13 @@ def presupposed_modifiers(question: str) -> frozenset[tuple[str, str]]:
         return frozenset()
     # "higher or lower FID?" asks which; it presupposes neither.
     said = set(re.findall(r"\w+", _NON.sub("non", question).lower()))
-    return frozenset((m, h) for m, h in modified(question) if not _OPPOSITES[m] & said)
+    return frozenset((m, h) for m, h in modified(question) if not OPPOSITES[m] & said)
 
 
 def says_opposite(stated: frozenset[tuple[str, str]], text: str) -> bool:
     """True when the text gives a ``stated`` thing the opposite modifier, and never the stated one."""
     said = _modified_in(text)
-    return any((m, h) not in said and any((o, h) in said for o in _OPPOSITES[m]) for m, h in stated)
+    return any((m, h) not in said and any((o, h) in said for o in OPPOSITES[m]) for m, h in stated)
 
 
 # "Can the Householder projector be used to find directions in diffusion models?" asks

@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING
 
 from .corpus import Paper
 from .facets import (
-    _OPPOSITES,
+    OPPOSITES,
     asked,
     asks_code,
     asks_in_general,
@@ -345,9 +345,7 @@ class SupportModel:
         longer = (n[len(name) :] for n in names if len(name) >= 4 and n.startswith(name))
         if any(_NAME_SUFFIX.fullmatch(rest) for rest in longer):
             return True
-        long_form = self.long_forms.get(name)
-        have = self._terms[paper_id]
-        if long_form and all(t in have for t in long_form):
+        if self._spells_out(paper_id, name):
             return True
         paper = self._papers[paper_id]
         size = _SIZE_RE.fullmatch(name)
@@ -465,9 +463,13 @@ class SupportModel:
 
     def _has(self, paper_id: str, term: str) -> bool:
         """True when the paper has the term, or spells out the acronym it is ("rl")."""
+        return term in self._terms[paper_id] or self._spells_out(paper_id, term)
+
+    def _spells_out(self, paper_id: str, acronym: str) -> bool:
+        """True when the paper has every term of the acronym's long form in the collection."""
+        long_form = self.long_forms.get(acronym)
         have = self._terms[paper_id]
-        long_form = self.long_forms.get(term)
-        return term in have or bool(long_form and all(t in have for t in long_form))
+        return bool(long_form) and all(t in have for t in long_form)
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
         """The IDF-weighted share of the question's terms that the paper contains."""
@@ -675,7 +677,7 @@ _FRAME = frozenset(
 # editing", "smaller embedding tables"): the reach rule does not count them.
 _GENERIC = frozenset(
     terms(
-        " ".join(_OPPOSITES)
+        " ".join(OPPOSITES)
         + " real new other different various best good similar same many across over under also "
         "actual general specific standard typical common existing whole entire happen occur"
     )
