@@ -240,10 +240,7 @@ def reports_quantity(sentence: str) -> bool:
 
 
 def counted(sentence: str) -> frozenset[str]:
-    """The terms a sentence counts in words: "on three public real-world datasets" -> {public, ..., dataset}.
-
-    Not "one" or "zero" ("one of the", "zero-shot"), and only the few words after the count.
-    """
+    """The terms a sentence counts: "on three public real-world datasets" -> {public, ..., dataset}."""
     return frozenset(t for m in _COUNTED.finditer(sentence) for t in terms(m[1]))
 
 
@@ -276,10 +273,10 @@ _NUMBER_WORDS = dict(
     thousand="1000",
 )
 _WORD_NUMBER = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})\b", _I)
-_COUNTED = re.compile(
-    rf"\b(?:{'|'.join(w for w in _NUMBER_WORDS if w not in ('zero', 'one'))})\b(?!-)((?:\s+[\w-]+){{1,4}})",
-    _I,
-)
+# A count and the words after it: "three public real-world datasets", "535 programmers"
+# (not "one" or "zero": "one of the", "zero-shot"; not "two-stage").
+_COUNT = "|".join(w for w in _NUMBER_WORDS if w not in ("zero", "one"))
+_COUNTED = re.compile(rf"\b(?:{_COUNT}|\d+)\b(?!-)((?:\s+[\w-]+){{1,4}})", _I)
 # "ten times the original steps", "a three-fold speed-up": a multiplier in words.
 _WORD_MULTIPLIER = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})[\s-]+(?:times|fold)\b", _I)
 
@@ -291,7 +288,8 @@ def stated_numbers(question: str) -> frozenset[str]:
     return frozenset(n for n, unit in found if unit or "." in n or len(n) >= 2) | frozenset(words)
 
 
-_OR_WORD = re.compile(r"\bor\b", _I)
+# An "or" between alternatives, with the comma and spaces around it.
+OR_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*", _I)
 
 
 def number_choices(question: str) -> tuple[tuple[frozenset[str], frozenset[str]], ...]:
@@ -301,7 +299,7 @@ def number_choices(question: str) -> tuple[tuple[frozenset[str], frozenset[str]]
     are not a premise it fails to support.
     """
     found = []
-    for match in _OR_WORD.finditer(question):
+    for match in OR_RE.finditer(question):
         left = stated_numbers(question[max(0, match.start() - 60) : match.start()])
         right = stated_numbers(question[match.end() : match.end() + 60])
         if left and right:
@@ -466,7 +464,6 @@ _EXTENDS = re.compile(
     r"(?:also )?(?:handle|support|cope with|deal with))\b(.+)$",
     _I,
 )
-_OR_SPLIT = re.compile(r"\s*(?:,\s*)?\bor\b\s*", _I)
 # "..., and what caveat comes with them?" starts another question.
 _CLAUSE_END = re.compile(
     r"[,;:]\s*(?:and|but)\b|[;?!]|\s(?:and|but)\s+(?:what|how|why|which|where|when|who|does|do|is|are|can)\b",
@@ -484,7 +481,7 @@ def extension_targets(question: str) -> tuple[str, ...]:
     if not match or re.search(r"\b(?:there|any)\s*$", match[1], _I):
         return ()  # "Is there work on ...": a search, not a reach
     place = _CLAUSE_END.split(match[2], maxsplit=1)[0]
-    return tuple(part for part in _OR_SPLIT.split(place.strip(" ?.!")) if part)
+    return tuple(part for part in OR_RE.split(place.strip(" ?.!")) if part)
 
 
 # "Which datasets was it evaluated on?" is answered by a paper that names them ("MNIST
@@ -495,9 +492,6 @@ _WHICH_DATA = re.compile(
 )
 _DATA_WORDS = re.compile(
     r"\b(?:datasets?|data ?sets?|benchmarks?|corpus|corpora|experiment\w*|evaluat\w*|tested)\b", _I
-)
-_COUNTED_DATA = re.compile(
-    rf"\b(?:{'|'.join(_NUMBER_WORDS)}|\d+)\s+(?:[\w-]+\s+){{0,3}}?(?:datasets?|benchmarks?)\b", _I
 )
 
 
@@ -529,7 +523,7 @@ def _sentences(text: str) -> tuple[str, ...]:
 
 def counts_data(sentence: str) -> bool:
     """True when the sentence says how many datasets: "three public real-world datasets"."""
-    return bool(_COUNTED_DATA.search(sentence))
+    return not counted(sentence).isdisjoint(("dataset", "benchmark"))
 
 
 # "Why does DiffuseVAE get a worse FID than a standard DDIM?" of a paper that reports

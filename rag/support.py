@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 from .corpus import Paper
 from .facets import (
     OPPOSITES,
+    OR_RE,
     asked,
     asks_code,
     asks_in_general,
@@ -433,9 +434,8 @@ class SupportModel:
         # paper on imitation: the place lacks two of its words or more. One word the paper
         # lacks is often a paraphrase ("can DiffuseVAE be used for faster sampling?" of its
         # "speed vs quality tradeoff"), so it is not enough.
-        if profile.reach and all(
-            sum(not self._has(paper_id, t) for t in g) >= REACH_MISSING for g in profile.reach
-        ):
+        lacking = (sum(not has(paper_id, t) for t in g) for g in profile.reach)
+        if profile.reach and all(n >= REACH_MISSING for n in lacking):
             unanswered += ("not applied there",)
         if profile.which_data and not self._names_data(paper_id, counted=profile.which_data == "any"):
             unanswered += ("datasets",)
@@ -613,7 +613,6 @@ def or_alternatives(question: str) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
-_CHOICE_RE = re.compile(r"\s*(?:,\s*)?\bor\b\s*", re.I)
 _OPEN_CHOICE = re.compile(r"(?:\w+\s+)?(?:other|another|else|not|something|anything|neither)\b", re.I)
 
 
@@ -624,7 +623,7 @@ def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple
     thing), and the words that tell the two sides apart: "a humanoid robot or an
     industrial robot arm" -> (humanoid, industrial), not (robot, industrial).
     """
-    parts = (_CHOICE_RE if choices else _OR_RE).split(question)
+    parts = (OR_RE if choices else _OR_RE).split(question)
     groups = []
     for left, right in itertools.pairwise(parts):
         if choices and _OPEN_CHOICE.match(right):
@@ -764,13 +763,16 @@ _METADATA_RE = re.compile(
 def _profile(
     question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
 ) -> QuestionProfile:
-    def corrected(text: str) -> list[str]:
-        raw = raw_words(text)
-        stems = terms(" ".join(raw))
+    def corrected(raw: list[str], stems: list[str]) -> list[str]:
         return [_spelling(t, lexical, background, w) or t for w, t in zip(raw, stems, strict=True)]
 
-    stems = terms(question)  # one term per word, in order
-    question_terms = corrected(question)
+    def fixed_terms(text: str) -> list[str]:
+        words = raw_words(text)
+        return corrected(words, terms(" ".join(words)))
+
+    raw = raw_words(question)
+    stems = terms(" ".join(raw))  # one term per word, in order
+    question_terms = corrected(raw, stems)
     weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
     framing = _FRAME | _requested(question)
     content = {t: w for t, w in weights.items() if t not in framing} or weights
@@ -794,7 +796,7 @@ def _profile(
             if rare(t in topical for t in g) and all(t in content for t in g)
         )
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
-    offers = _CHOICE_RE.search(question)
+    offers = OR_RE.search(question)
     asked_kinds, kind_names = (
         ((), frozenset()) if offers else _kinds_asked(question, stems, lexical, background)
     )
@@ -829,7 +831,7 @@ def _profile(
         reach=tuple(
             group
             for part in extension_targets(question)
-            if (group := tuple(t for t in corrected(part) if t not in _FRAME and t not in _GENERIC))
+            if (group := tuple(t for t in fixed_terms(part) if t not in _FRAME and t not in _GENERIC))
         ),
     )
 
