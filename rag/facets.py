@@ -336,21 +336,22 @@ def reverses(stated: tuple[tuple[str, str], ...], text: str) -> bool:
 _USES = re.compile(
     # Not "methods that use full supervision" (other methods) or "why is relying on X limiting".
     r"(?<!\bthat )(?<!\bwhich )(?<!\bwho )(?<!\bthan )(?<!\bis )(?<!\bare )"
-    r"\b(?:needs?|needed|requires?|required|requiring|rel(?:y|ies|ying|ied) on|depends? on|uses?|using|"
-    r"used|leverag\w*|employ\w*)\b((?:\s+[\w-]+){1,4})",
+    r"\b(?:needs?|needed|requir\w*|rel(?:y|ies|ying|ied) on|depends? on|uses?|using|"
+    r"used|leverag\w*|employ\w*|must (?:keep|maintain|store|have))\b((?:\s+[\w-]+){1,5})",
     _I,
 )
-_PRESUPPOSES = re.compile(r"^\W*(?:why|how|what|which|since|given)\b|\b(?:since|given that)\b", _I)
+_PRESUPPOSES = re.compile(r"^\W*(?:why|how|what|which|since|given)\b|\b(?:why|since|given that)\b", _I)
 _ASKS_WITHOUT = re.compile(r"\b(?:without|not|no|never|instead|avoid\w*|rather than|free of)\b|n't\b", _I)
 _SKIP = (
     r"(?:the|any|an?|explicit(?:ly)?|additional|extra|having|being|need(?:ing)?|for|of|requiring|using|"
-    r"relying|on|involving|resorting|to)"
+    r"relying|on|involving|resorting|to|assuming|specifying|form|kind)"
 )
 _DONE_WITHOUT = re.compile(
     rf"\b(?:without|rather than|instead of)\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)|"
     r"\b([A-Za-z]+)-(?:free|agnostic)\b|"
     rf"\b(?:do|does|did)\s+not\s+(?:need|require|rely\s+on|use)\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)|"
-    r"\brelax(?:es|ed|ing)?\s+(?:the\s+)?([\w-]+(?:\s+[\w-]+)?)",
+    r"\brelax(?:es|ed|ing)?\s+(?:the\s+)?([\w-]+(?:\s+[\w-]+)?)|"
+    rf"\bnot\s+(?:required|needed|necessary)\s+to\s+\w+\s+(?:{_SKIP}\s+)*([\w-]+(?:\s+[\w-]+)?)",
     _I,
 )
 # "Which text prompts does NoiseCLR rely on?": the thing used comes before the verb.
@@ -619,3 +620,84 @@ def asks_code(question: str) -> bool:
 def gives_code(text: str) -> bool:
     """True when the text speaks of its code (a link, "code", "open-source")."""
     return bool(_GIVES_CODE.search(text))
+
+
+# "What is calcium imaging?", "what's the difference between a factor graph and a
+# Bayesian network?": a textbook question. A paper that merely uses calcium imaging data
+# does not answer it; one whose title has the thing, or whose abstract says what it is
+# (a sentence that opens with it, "the notion of X", "X refers to"), does.
+_THING = r"(?:an?\s+|the\s+)?([\w'+-]+(?:\s+[\w'+-]+){0,3}?)"
+_DEFINE = re.compile(
+    rf"^\W*(?:so\s+|and\s+|ok\s+)?(?:what\s+(?:is|are|was|were)|what's|define|explain|describe)\s+{_THING}"
+    r"(?:\s+(?:and|in|of|for|within|when)\b.*|\s*[?.!]*\s*$)",
+    _I,
+)
+_DIFFER = re.compile(
+    rf"\bdifferences?\s+between\s+{_THING}\s+(?:and|vs\.?|versus)\s+{_THING}(?:\s+(?:in|for|when|as)\b.*|\s*[?.!]*\s*$)|"
+    rf"^\W*how\s+(?:does|do|is|are)\s+{_THING}\s+differ(?:ent)?\s+from\s+{_THING}(?:\s+(?:in|for|when)\b.*|\s*[?.!]*\s*$)",
+    _I,
+)
+# Words that make "what is the X" a question about a paper, not about a thing.
+_ABOUT_A_PAPER = frozenset(terms(
+    "main key core central idea contribution limitation result step shown wrong goal purpose point "
+    "novelty advantage benefit role effect improvement change difference proposed introduced used "
+    "presented described paper work study one two three four five several first second"
+))  # fmt: skip
+
+
+_LINKS = re.compile(r"\b(?:with|to|from|by|about|behind|between|on|at|that|which|this|these|its|their)\b", _I)
+
+
+def asks_definition(question: str) -> tuple[str, ...]:
+    """The things a textbook question asks to define: "what is calcium imaging?" -> (calcium imaging,).
+
+    Two for "the difference between A and B"; empty for other questions, and
+    when the thing is the paper's ("what is the main idea", "the two constraints").
+    """
+    match = _DIFFER.search(question) or _DEFINE.search(question)
+    if not match:
+        return ()
+    things = tuple(t for t in match.groups() if t)
+    # "the problem with plain likelihood" is a paper's problem, not a thing's name.
+    if any(not terms(t) or _ABOUT_A_PAPER.intersection(terms(t)) or _LINKS.search(t) for t in things):
+        return ()
+    return things
+
+
+_HEADS = frozenset(terms("learning model models method approach framework technique estimation"))
+_DEFINING = re.compile(
+    r"\b(?:notion|concept|definition) of\b|\b(?:called|termed|dubbed|known as|refer(?:s|red)? to|"
+    r"defined? as|we define|we call|we term|we introduce|we propose)\b",
+    _I,
+)
+
+
+def defines(title: str, abstract: str, written: str, thing: tuple[str, ...]) -> bool:
+    """True when the title has the ``thing``'s terms, or the abstract says what it is.
+
+    Saying what it is: a sentence opens with it ("Machine unlearning aims to ..."),
+    speaks of it with a defining cue ("we introduce the notion of concept signal"), or
+    gives it as an acronym ("the multi-modal GP-VAE (MM-GPVAE)"). ``written``: the
+    thing as the question writes it; ``thing``: its terms.
+    """
+    wanted = set(thing)
+    # "invariant representation learning" is what "PAC Generalization via Invariant
+    # Representations" is about.
+    if wanted - _HEADS <= set(terms(title)) or f"({written.lower()})" in abstract.lower():
+        return True
+    for sentence in _sentences(abstract):
+        found = terms(sentence)
+        if wanted <= set(found[: len(wanted) + 3]):
+            return True
+        if wanted <= set(found) and _DEFINING.search(sentence):
+            return True
+    return False
+
+
+def contrasts(title: str, abstract: str, first: tuple[str, ...], second: tuple[str, ...]) -> bool:
+    """True when one sentence has both things, each by the terms the other lacks."""
+    own_first, own_second = set(first) - set(second), set(second) - set(first)
+    return any(
+        own_first <= (found := set(terms(sentence))) and own_second <= found
+        for sentence in (title, *_sentences(abstract))
+    )

@@ -58,12 +58,15 @@ from .facets import (
     OR_RE,
     asked,
     asks_code,
+    asks_definition,
     asks_in_general,
     asks_which_data,
     bad_outcomes,
     changes,
+    contrasts,
     counts_data,
     data_sentences,
+    defines,
     extension_targets,
     gives_code,
     number_choices,
@@ -437,6 +440,8 @@ class SupportModel:
         lacking = (sum(not has(paper_id, t) for t in g) for g in profile.reach)
         if profile.reach and all(n >= REACH_MISSING for n in lacking):
             unanswered += ("not applied there",)
+        if profile.definition and not self._defines(profile, paper_id):
+            unanswered += ("not defined there",)
         if profile.which_data and not self._names_data(paper_id, counted=profile.which_data == "any"):
             unanswered += ("datasets",)
         fitted = p
@@ -444,6 +449,24 @@ class SupportModel:
             missing, p = missing + unanswered, 0.0
         values = (similarity, coverage, missing, margin, p, profile.length, outside, outside_terms)
         return Evidence(*values, fitted=fitted, false_premise=bool(premise))
+
+    def _defines(self, profile: QuestionProfile, paper_id: str) -> bool:
+        """True when the paper answers a textbook question (``facets.asks_definition``).
+
+        It does when the thing asked about is the paper's own (its name, or a name
+        the paper uses), or when the paper says what it is; "the difference between A
+        and B" needs a sentence with both, unless one of them is the paper.
+        """
+        paper = self._papers[paper_id]
+        own = own_names(paper.abstract)
+        if any(names_paper(thing, paper.title, own) for thing in profile.definition):
+            return True
+        if len(profile.definition_terms) == 2:
+            return contrasts(paper.title, paper.abstract, *profile.definition_terms)
+        named = [n for n in question_entities(profile.definition[0]) if n in profile.names]
+        if any(self._mentions(paper_id, n, n in profile.initialisms, n in profile.misspelled) for n in named):
+            return True
+        return defines(paper.title, paper.abstract, profile.definition[0], profile.definition_terms[0])
 
     def _names_data(self, paper_id: str, counted: bool) -> bool:
         """True when the paper names a dataset or (``counted``) says how many (``facets``).
@@ -593,6 +616,10 @@ class QuestionProfile:
     general: bool = False  # asks for a claim about everything (``facets.asks_in_general``)
     # "a very low weight decay" taken as given: (low, weight) (``facets.presupposed_modifiers``).
     modifiers: frozenset[tuple[str, str]] = frozenset()
+    # The things a textbook question asks to define or tell apart, as written and as
+    # (spelling-corrected) terms (``facets.asks_definition``).
+    definition: tuple[str, ...] = ()
+    definition_terms: tuple[tuple[str, ...], ...] = ()
 
 
 # Questions about the collection rather than one paper: "Which papers ...", "Is there ...".
@@ -828,6 +855,8 @@ def _profile(
         code=asks_code(question),
         modifiers=presupposed_modifiers(question),
         general=asks_in_general(question),
+        definition=(things := asks_definition(question)),
+        definition_terms=tuple(tuple(fixed_terms(t)) for t in things),
         reach=tuple(
             group
             for part in extension_targets(question)

@@ -604,6 +604,23 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ("Why does the latent quantization disentanglement paper use a very high weight decay?", False),
         ("why did clutr need 500x more environment interactions than paired", True),
         ("does clutr need more or fewer environment interactions than the non-UED state of the art", False),
+        # A textbook question: a paper that uses the thing does not say what it is.
+        ("What is calcium imaging and how does it measure neural activity?", True),
+        ("what is deterministic chaos in dynamical systems", True),
+        ("What is machine unlearning?", False),  # "Machine unlearning aims to remove ..."
+        ("What is a neural process?", False),  # "A Neural Process (NP) estimates ..."
+        ("What is invariant representation learning?", False),  # the title's topic
+        ("what is mm-gpvae and what does it model", False),  # "(MM-GPVAE)"
+        # Telling two things apart needs a sentence with both, unless one is the paper.
+        ("what is the difference between a factor graph and a bayesian network", True),
+        ("how does the bayesian bootstrap differ from the classical bootstrap", True),
+        ("What is the difference between DiffuseVAE and a standard VAE?", False),
+        # Taken as given, what the paper says it is not required to do or does not assume.
+        ("Normal-Inverse-Wishart meta learning why it must keep computational graphs like MAML", True),
+        ("Why does the NIW meta learning method need closed-form solutions?", False),
+        ("Why does MPNP rely on a finite-dimensional Gaussian latent variable?", True),
+        ("Why does MPNP use a predictive distribution?", False),
+        ("Why does Label-Agnostic Forgetting requir full labels?", True),  # misspelled verb
     ],
 )
 def test_details_abstracts_never_give(seed_settings, question, abstains):
@@ -674,6 +691,8 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
         {"context", "model"},
     )
     assert done_without("VLUCI relaxes the unconfoundedness assumption") == ({"unconfounded", "assumpt"},)
+    assert done_without("it is not required to maintain computational graphs") == ({"comput", "graph"},)
+    assert done_without("instead of assuming any form of the latent variables") == ({"latent", "variabl"},)
     # The thing used may come before the verb.
     assert {"text", "prompt"} <= presupposed_uses("Which text prompts does NoiseCLR rely on?")
     assert "label" in presupposed_uses("Why does Label-Agnostic Forgetting need fully labeled data?")
@@ -683,6 +702,20 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
     # Other methods' needs, and a named way of doing without, are no premise about the paper.
     assert presupposed_uses("How does LAF compare with methods that use full supervision?") == frozenset()
     assert "supervis" not in presupposed_uses("Which papers use supervision-free unlearning?")
+
+
+def test_a_textbook_question_names_the_things_it_asks_to_define():
+    from rag.facets import asks_definition
+
+    assert asks_definition("What is calcuim imaging and how does it measure neural activity?") == (
+        "calcuim imaging",
+    )
+    assert asks_definition("What's the difference between DDPM and DDIM sampling?") == ("DDPM", "DDIM sampling")
+    # The paper's own parts and problems are not things to define.
+    assert asks_definition("What is the main idea of Smooth Diffusion?") == ()
+    assert asks_definition("What were the two health-specific constraints proposed?") == ()
+    assert asks_definition("What's the problem with plain likelihood for singular distributions?") == ()
+    assert asks_definition("What was the image compression model evaluated on?") == ()
 
 
 def test_a_multiplier_is_a_stated_number():
