@@ -710,7 +710,10 @@ def test_a_textbook_question_names_the_things_it_asks_to_define():
     assert asks_definition("What is calcuim imaging and how does it measure neural activity?") == (
         "calcuim imaging",
     )
-    assert asks_definition("What's the difference between DDPM and DDIM sampling?") == ("DDPM", "DDIM sampling")
+    assert asks_definition("What's the difference between DDPM and DDIM sampling?") == (
+        "DDPM",
+        "DDIM sampling",
+    )
     # The paper's own parts and problems are not things to define.
     assert asks_definition("What is the main idea of Smooth Diffusion?") == ()
     assert asks_definition("What were the two health-specific constraints proposed?") == ()
