@@ -629,7 +629,7 @@ def gives_code(text: str) -> bool:
 _THING = r"(?:an?\s+|the\s+)?([\w'+-]+(?:\s+[\w'+-]+){0,3}?)"
 _DEFINE = re.compile(
     rf"^\W*(?:so\s+|and\s+|ok\s+)?(?:what\s+(?:is|are|was|were)|what's|define|explain|describe)\s+{_THING}"
-    r"(?:\s+(?:and|in|of|for|within|when)\b.*|\s*[?.!]*\s*$)",
+    r"(?:\s+(?:and|in|for|within|when)\b.*|\s*[?.!]*\s*$)",
     _I,
 )
 _DIFFER = re.compile(
@@ -645,7 +645,9 @@ _ABOUT_A_PAPER = frozenset(terms(
 ))  # fmt: skip
 
 
-_LINKS = re.compile(r"\b(?:with|to|from|by|about|behind|between|on|at|that|which|this|these|its|their)\b", _I)
+_LINKS = re.compile(
+    r"\b(?:of|with|to|from|by|about|behind|between|on|at|that|which|this|these|its|their)\b", _I
+)
 
 
 def asks_definition(question: str) -> tuple[str, ...]:
@@ -701,3 +703,56 @@ def contrasts(title: str, abstract: str, first: tuple[str, ...], second: tuple[s
         own_first <= (found := set(terms(sentence))) and own_second <= found
         for sentence in (title, *_sentences(abstract))
     )
+
+
+# Details an abstract seldom gives: "What neural network architecture does VLUCI use for
+# its inference networks?", "Which deep learning framework is the code written in?". A
+# paper answers only if it names one: for an architecture, a part more specific than the
+# question's own words ("an encoder ... and reverse diffusion" answers "what architecture
+# does CausalDiffAE use?"; "attention" does not answer "what attention architecture, e.g.
+# how many heads?"); for software, a language or library. "Which GAN architectures does it
+# use?" asks of several the paper names, and stays with the other rules.
+_ARCHITECTURE_ASKED = re.compile(
+    r"\b(?:what|which)\s+((?:[\w-]+\s+){0,3}?)architecture\b(?!s)|\barchitecture details?\b", _I
+)
+_ARCHITECTURE_PARTS = re.compile(
+    r"\b(?:architectures?|transformers?|CNNs?|convolution\w*|ResNet\w*|U-?Nets?|MLPs?|LSTMs?|RNNs?|"
+    r"GRUs?|ViTs?|perceptrons?|encoders?|decoders?|autoencoders?|VAEs?|GANs?|generators?|"
+    r"discriminators?|attention|recurrent|diffusion models?|denoisers?|normalizing flows?|"
+    r"Gaussian process\w*|graph neural networks?|GNNs?|StyleGAN\w*|BigGAN|VQ-?GAN|GPT[\w-]*|BERT|DeepSets|"
+    r"neural networks?|layers?|heads?|backbones?|CLIP|GLIP|SAM|Stable Diffusion|LDMs?|DDPMs?|DDIMs?|VQ-?VAE|"
+    r"Llama[\w-]*|T5)\b",
+    _I,
+)
+_SOFTWARE_ASKED = re.compile(
+    r"\b(?:written|implemented|coded|programmed)\s+in\b|\bprogramming language\b|"
+    r"\b(?:deep learning|software|ml)\s+(?:framework|library)\b|\bwhich (?:library|libraries)\b",
+    _I,
+)
+_SOFTWARE = re.compile(
+    r"\b(?:PyTorch|TensorFlow|JAX|Keras|Python|Julia|MATLAB|C\+\+|Stan|PyMC\d?|Pyro|scikit-learn|"
+    r"R package|Rust|Java)\b",
+    _I,
+)
+
+
+def asks_details(question: str) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The details abstracts seldom give that a question asks for, each with the terms it already says.
+
+    ("architecture", {attent}) for "what attention architecture ...", ("software", {})
+    for "which language is it written in".
+    """
+    found = []
+    match = _ARCHITECTURE_ASKED.search(question)
+    if match:
+        found.append(("architecture", frozenset(terms(match[1] or ""))))
+    if _SOFTWARE_ASKED.search(question):
+        found.append(("software", frozenset()))
+    return tuple(found)
+
+
+def gives_detail(kind: str, said: frozenset[str], text: str) -> bool:
+    """True when the text names a detail of that kind beyond the question's own terms (``said``)."""
+    if kind == "software":
+        return bool(_SOFTWARE.search(text))
+    return any(not said.issuperset(terms(m[0])) for m in _ARCHITECTURE_PARTS.finditer(text))

@@ -59,6 +59,7 @@ from .facets import (
     asked,
     asks_code,
     asks_definition,
+    asks_details,
     asks_in_general,
     asks_which_data,
     bad_outcomes,
@@ -69,6 +70,7 @@ from .facets import (
     defines,
     extension_targets,
     gives_code,
+    gives_detail,
     number_choices,
     numbers_in,
     presupposed_modifiers,
@@ -433,6 +435,8 @@ class SupportModel:
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
         if profile.code and not gives_code(self._papers[paper_id].abstract):
             unanswered += ("code",)
+        abstract = self._papers[paper_id].abstract
+        unanswered += tuple(kind for kind, said in profile.details if not gives_detail(kind, said, abstract))
         # "Can inverse dynamics pretraining be used for offline RL with reward labels?" of a
         # paper on imitation: the place lacks two of its words or more. One word the paper
         # lacks is often a paraphrase ("can DiffuseVAE be used for faster sampling?" of its
@@ -619,6 +623,8 @@ class QuestionProfile:
     # The things a textbook question asks to define or tell apart, as written and as
     # (spelling-corrected) terms (``facets.asks_definition``).
     definition: tuple[str, ...] = ()
+    # Details abstracts seldom give, with the terms the question already says (``facets.asks_details``).
+    details: tuple[tuple[str, frozenset[str]], ...] = ()
     definition_terms: tuple[tuple[str, ...], ...] = ()
 
 
@@ -853,6 +859,7 @@ def _profile(
         bad=bad_outcomes(question),
         facets=asked(question),
         code=asks_code(question),
+        details=asks_details(question),
         modifiers=presupposed_modifiers(question),
         general=asks_in_general(question),
         definition=(things := asks_definition(question)),

@@ -621,6 +621,16 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ("Why does MPNP rely on a finite-dimensional Gaussian latent variable?", True),
         ("Why does MPNP use a predictive distribution?", False),
         ("Why does Label-Agnostic Forgetting requir full labels?", True),  # misspelled verb
+        # Details abstracts seldom give: an architecture beyond the question's own words, a language.
+        ("What neural network architecture does VLUCI use for its inference networks?", True),
+        ("What attention architecture (e.g., number of heads) does the consciousness prior use?", True),
+        ("What network architecture does CausalDiffAE use?", False),  # an encoder, reverse diffusion
+        ("What architecture does DiffuseVAE use?", False),  # a VAE within a diffusion model
+        ("What is the architecture of MM-GPVAE?", False),
+        (
+            "Which deep learning framework is the hierarchical Bayesian meta learning code written in?",
+            True,
+        ),
     ],
 )
 def test_details_abstracts_never_give(seed_settings, question, abstains):
