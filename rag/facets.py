@@ -485,6 +485,12 @@ def extension_targets(question: str) -> tuple[str, ...]:
     return tuple(part for part in OR_RE.split(place.strip(" ?.!")) if part)
 
 
+def extension_subject(question: str) -> str:
+    """What a yes/no reach question asks to reach (``extension_targets``): "can X work for Y?" -> X."""
+    match = _EXTENDS.search(question)
+    return match[1] if match and extension_targets(question) else ""
+
+
 # "Which datasets was it evaluated on?" is answered by a paper that names them ("MNIST
 # and AFHQ") or says what they are ("three public real-world datasets"), not by
 # "experimental results across various unlearning tasks".

@@ -68,6 +68,7 @@ from .facets import (
     counts_data,
     data_sentences,
     defines,
+    extension_subject,
     extension_targets,
     gives_code,
     gives_detail,
@@ -444,6 +445,11 @@ class SupportModel:
         lacking = (sum(not has(paper_id, t) for t in g) for g in profile.reach)
         if profile.reach and all(n >= REACH_MISSING for n in lacking):
             unanswered += ("not applied there",)
+        # "Does the concept space analysis of hidden capabilities carry over to RL agents?" is
+        # not answered by an RL paper that has no concept space: the paper must have at
+        # least half of what is asked to reach.
+        elif profile.reach and 2 * sum(has(paper_id, t) for t in profile.subject) < len(profile.subject):
+            unanswered += ("about another method",)
         if profile.definition and not self._defines(profile, paper_id):
             unanswered += ("not defined there",)
         if profile.which_data and not self._names_data(paper_id, counted=profile.which_data == "any"):
@@ -617,6 +623,7 @@ class QuestionProfile:
     # Where a yes/no question asks a method to reach ("... for speech or video?"), as the
     # terms of each alternative (``facets.extension_targets``); a paper must have one's all.
     reach: tuple[tuple[str, ...], ...] = ()
+    subject: tuple[str, ...] = ()  # the terms of what it asks to reach (``facets.extension_subject``)
     general: bool = False  # asks for a claim about everything (``facets.asks_in_general``)
     # "a very low weight decay" taken as given: (low, weight) (``facets.presupposed_modifiers``).
     modifiers: frozenset[tuple[str, str]] = frozenset()
@@ -864,6 +871,9 @@ def _profile(
         general=asks_in_general(question),
         definition=(things := asks_definition(question)),
         definition_terms=tuple(tuple(fixed_terms(t)) for t in things),
+        subject=tuple(
+            t for t in fixed_terms(extension_subject(question)) if t not in _FRAME and t not in _GENERIC
+        ),
         reach=tuple(
             group
             for part in extension_targets(question)

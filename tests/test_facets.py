@@ -627,6 +627,12 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ("What network architecture does CausalDiffAE use?", False),  # an encoder, reverse diffusion
         ("What architecture does DiffuseVAE use?", False),  # a VAE within a diffusion model
         ("What is the architecture of MM-GPVAE?", False),
+        # A reach asked of one method is not answered by a paper on the place that lacks the method.
+        (
+            "Does the concept space analysis of hidden capabilities carry over to RL agents?",
+            True,
+        ),
+        ("Could the supervision-free unlearning approach work for semi-supervised settings?", False),
         (
             "Which deep learning framework is the hierarchical Bayesian meta learning code written in?",
             True,
