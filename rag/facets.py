@@ -157,11 +157,13 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
 # "... latent dimension").
 _SETTINGS = r"size|dimension|dimensionality|temperature|threshold|weight|coefficient"
 # Measures a question may ask for by name ("what mIoU ...", "which FID ...").
-_METRICS = (
-    r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|"
-    r"precision|recall|perplexity|latency|throughput|success rate|win rate|"
-    rf"(?:[\w-]+ )?(?:{_SETTINGS}|value)"
+# A named measure may follow its qualifiers ("what attribute classification accuracy").
+_NAMED_METRICS = (
+    r"accuracy|fid|score|percentage|speed-?up|error|number|miou|iou|auroc|auc|bleu|rouge|f1|psnr|ssim|lpips|bpp|"
+    r"precision|recall|perplexity|latency|throughput|success rate|win rate"
 )
+_METRICS = rf"(?:[\w-]+ ){{0,2}}?(?:{_NAMED_METRICS})|(?:[\w-]+ )?(?:{_SETTINGS}|value)"
+_NAMED_METRIC = re.compile(rf"\b(?:{_NAMED_METRICS})$", _I)
 # "what accuracy", "what is the exact sample size"
 _WHAT_METRIC = r"(?:what|which)(?: (?:is|was|are|were) the)?(?: exact)?(?: numeric(?:al)?)? "
 _QUANTITY = re.compile(
@@ -193,7 +195,7 @@ _QUESTION_WORD = re.compile(
     _I,
 )
 _SETTING = re.compile(
-    rf"\b((?:[\w-]+ )?(?:{_SETTINGS}|percentage|accuracy|speed-?up)|number of [\w-]+(?: [\w-]+)?)\s*$",
+    rf"\b((?:[\w-]+ )?(?:{_SETTINGS}|percentage|accuracy|speed-?up)\s*$|number of [\w-]+(?: [\w-]+)?)",
     _I,
 )
 
@@ -225,6 +227,8 @@ def measured(question: str) -> frozenset[str]:
         return frozenset(terms(re.sub(r"^number of ", "", setting[1], flags=_I))) if setting else frozenset()
     kind, rest, metric = m.groups()
     if metric:
+        named = _NAMED_METRIC.search(metric)  # "attribute classification accuracy": accuracy
+        metric = named[0] if named else metric
         return frozenset(["percent", "%"] if metric.lower() == "percentage" else terms(metric))
     if kind.lower() == "long":
         return _DURATION

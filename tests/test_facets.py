@@ -627,6 +627,9 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ("What network architecture does CausalDiffAE use?", False),  # an encoder, reverse diffusion
         ("What architecture does DiffuseVAE use?", False),  # a VAE within a diffusion model
         ("What is the architecture of MM-GPVAE?", False),
+        # "Number of ..." in keywords asks for a number, which the paper must state next to it.
+        ("relative representations number of anchors cosine similarity choice", True),
+        ("CLUTR number of environment interactions", False),  # "500X fewer environment interactions"
         # A reach asked of one method is not answered by a paper on the place that lacks the method.
         (
             "Does the concept space analysis of hidden capabilities carry over to RL agents?",
@@ -659,6 +662,13 @@ def test_modifiers_read_non_hyphens_and_opposite_pairs():
 def test_counted_reads_the_words_after_a_count_in_words():
     assert {"public", "dataset"} <= counted("on three public real-world datasets for rating prediction")
     assert counted("one of the zero-shot models") == frozenset()
+
+
+def test_a_named_measure_may_follow_its_qualifiers():
+    question = "What attribute classification accuracy does the method reach on FFHQ?"
+    assert asks_quantity(question) and measured(question) == {"accuraci"}
+    assert asks_quantity("what bpp and psnr does the codec get on kodak")
+    assert not asks_quantity("Which estimator gives accurate coefficient estimates?")
 
 
 def test_how_much_asks_for_a_number_unless_it_asks_for_a_degree():
