@@ -416,6 +416,9 @@ _OPPOSITE_PAIRS = (
     ("strong", "weak"), ("stronger", "weaker"), ("shallow", "deep"), ("short", "long"),
     ("dense", "sparse"), ("linear", "nonlinear"), ("discrete", "continuous"), ("online", "offline"),
     ("maximize", "minimize"), ("maximizing", "minimizing"), ("maximum", "minimum"), ("simple", "complex"),
+    ("closed", "open"), ("supervised", "unsupervised"), ("labeled", "unlabeled"), ("explicit", "implicit"),
+    ("deterministic", "stochastic"), ("synthetic", "real"), ("convex", "nonconvex"),
+    ("parametric", "nonparametric"),
 )  # fmt: skip
 # Each modifier's opposites (public: the reach rule in ``support`` does not count them).
 OPPOSITES = {

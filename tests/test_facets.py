@@ -627,6 +627,9 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ("What network architecture does CausalDiffAE use?", False),  # an encoder, reverse diffusion
         ("What architecture does DiffuseVAE use?", False),  # a VAE within a diffusion model
         ("What is the architecture of MM-GPVAE?", False),
+        # More opposites: "closed source" of "all models available in open-source software".
+        ("why are the image-based treatment effect heterogeneity models kept closed source", True),
+        ("Why is the image CATE software released as open source?", False),
         # "Number of ..." in keywords asks for a number, which the paper must state next to it.
         ("relative representations number of anchors cosine similarity choice", True),
         ("CLUTR number of environment interactions", False),  # "500X fewer environment interactions"
