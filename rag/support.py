@@ -114,6 +114,7 @@ _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.']*[A-Za-z0-9+]|[A-Za-z0-9]")
 _ACRONYM_RE = re.compile(r"\(([A-Za-z][A-Za-z0-9\-]{1,11}?)s?\)")
 # What may follow a name and still mean it: "CelebA-HQ-128", "github.com/...".
 _NAME_SUFFIX = re.compile(r"\d+|com|io|org")
+_FAMILY_RE = re.compile(r"([A-Za-z]{3,})-\d")
 _SIZE_RE = re.compile(r"(\d+)x(\d+)")
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n)(\w+)")
 # "I'd", "I've": capitalized, never a name.
@@ -313,7 +314,10 @@ class SupportModel:
         pid = paper.paper_id
         self._papers[pid] = paper
         self._terms[pid] = _Words(terms(text) if tokens is None else tokens)
-        self._names[pid] = _Words(entity_key(t) for t in _WORD_RE.findall(text))
+        words = _WORD_RE.findall(text)
+        # "Llama-3-8B-Instruct" is a Llama model: its family is a name the paper gives.
+        families = (m[1] for t in words if (m := _FAMILY_RE.match(t)))
+        self._names[pid] = _Words(entity_key(t) for t in (*words, *families))
         found = acronyms([paper.abstract])
         self._paper_acronyms[pid] = found
         self.long_forms.change(found, +1)
@@ -882,6 +886,16 @@ def _profile(
     )
 
 
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+")
+# A sentence about the asker's own work that asks nothing: "I'm trying to ...", "we record
+# ...", "my data" (not "I know Householder reflections are slow on GPUs").
+_CONTEXT = re.compile(
+    r"^(?!.*\?)(?=.*(?:\b(?:I|we)(?:'m|'re|'ve| am| are| have)?\s+(?:\w+ing|work|do|record|collect|have|use|"
+    r"run|build|study|analy[sz]e)\b|\b(?:my|our)\b))",
+    re.S,
+)
+
+
 def _kinds_asked(
     question: str, stems: Sequence[str], lexical: LexicalIndex, background: Background | None
 ) -> tuple[tuple[tuple[str, ...], ...], frozenset[str]]:
@@ -890,15 +904,20 @@ def _kinds_asked(
     A misspelled kind counts too ("speach signals"). ``stems``: the question's terms
     before spelling correction.
     """
+    # "I'm clustering medical images from several hospitals. ... Can someone walk me
+    # through the steps of its algorithm?": the asker's own data is context, not asked.
+    # (A name it gives its data, "my EHR data", is still a kind, not a name papers lack.)
+    asked = " ".join(s for s in _SENTENCE_SPLIT.split(question) if not _CONTEXT.search(s)) or question
+    if asked != question:
+        stems = terms(" ".join(raw_words(asked)))
     known = background.words if background is not None else frozenset()
     unknown = [t for t in stems if len(t) >= 4 and t.isalpha() and t not in known]
     unknown = [t for t in unknown if not lexical.known(t)]
     kinds, names = [], set()
     for pattern, words in MODALITIES:
-        named = [entity_key(m[0]) for m in pattern.finditer(question)]
-        if named or any(within_one_edit(u, w) for u in unknown for w in words if len(w) >= 5):
+        names.update(entity_key(m[0]) for m in pattern.finditer(question))
+        if pattern.search(asked) or any(within_one_edit(u, w) for u in unknown for w in words if len(w) >= 5):
             kinds.append(words)
-            names.update(named)
     return tuple(kinds), frozenset(names)
 
 

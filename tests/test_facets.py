@@ -630,6 +630,18 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         # More opposites: "closed source" of "all models available in open-source software".
         ("why are the image-based treatment effect heterogeneity models kept closed source", True),
         ("Why is the image CATE software released as open source?", False),
+        # The asker's own data is context, not a kind of data asked of the paper.
+        (
+            "I'm trying to cluster unlabeled medical images from several hospitals. There's a paper on label "
+            "shift across domains; can someone walk me through the steps of its algorithm?",
+            False,
+        ),
+        ("Is there a latent label shift method for medical images?", True),
+        # A model family named by its release: "Llama-3-8B-Instruct" is a Llama model.
+        (
+            "How much did the refusal rate drop for the Llama model in the likelihood displacement paper?",
+            False,
+        ),
         # "Number of ..." in keywords asks for a number, which the paper must state next to it.
         ("relative representations number of anchors cosine similarity choice", True),
         ("CLUTR number of environment interactions", False),  # "500X fewer environment interactions"
