@@ -547,15 +547,18 @@ def counts_data(sentence: str) -> bool:
 _WHY = re.compile(r"^\W*(?:why|how come)\b|\b(?:why|since|given that)\b", _I)
 _BAD = re.compile(
     r"\b(?:worse|poorer|poorly|struggl\w*|fails?|failing|underperform\w*|degrad\w*|slower|inferior|"
-    r"hurts?|lower)\b((?:\W+\w+){1,5})",
+    r"hurts?|lower|ruin\w*|avoided|unhelpful|useless|harmful|badly|unsuitable)\b((?:\W+\w+){1,5})",
     _I,
 )
 _BAD_WORD = re.compile(
-    r"\b(?:worse|poor\w*|struggl\w*|fail\w*|underperform\w*|degrad\w*|slow\w*|inferior|hurt\w*|lower|limit\w*|lack\w*)\b",
+    r"\b(?:worse|poor\w*|struggl\w*|fail\w*|underperform\w*|degrad\w*|slow\w*|inferior|hurt\w*|lower|limit\w*|"
+    r"lack\w*|ruin\w*|avoid\w*|unhelpful|useless|harmful|badly|unsuitable)\b",
     _I,
 )
 _GOOD_WORD = re.compile(
-    r"\b(?:better|improv\w*|outperform\w*|superior|surpass\w*|faster|excels?|boost\w*)\b", _I
+    r"\b(?:better|improv\w*|outperform\w*|superior|surpass\w*|faster|excels?|boost\w*|good|useful|helpful|"
+    r"inconsequential|negligible|beneficial|valuable)\b",
+    _I,
 )
 
 
@@ -563,22 +566,44 @@ def bad_outcomes(question: str) -> tuple[frozenset[str], ...]:
     """What a why-question takes to go badly: "why does it do worse on rare items" -> {rare, item}."""
     if not _WHY.search(question):
         return ()
-    return tuple(frozenset(terms(m[1])) for m in _BAD.finditer(question) if len(terms(m[1])) >= 2)
+    found = []
+    for m in _BAD.finditer(question):
+        about = terms(m[1])
+        if m[0].lower().startswith("avoided"):  # "why should text prompts be avoided for ...": both sides
+            about = terms(" ".join(question[: m.start()].split()[-4:])) + about
+        if len(about) >= 2:
+            found.append(frozenset(about))
+    return tuple(found)
+
+
+# A sentence may say both, in different clauses: "While we find violations ... to be
+# largely inconsequential for the accuracy of the effect estimates, many of the
+# considered methods fail to ...". A bad word counts only in a clause about the outcome.
+_CLAUSE = re.compile(r",\s+|;\s+|\s+(?:while|whereas|but)\s+", _I)
 
 
 @lru_cache(maxsize=_PER_PAPER)
 def _sentence_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
+    """The text's sentences, and the terms of each."""
     sentences = _sentences(text)
     return sentences, tuple(frozenset(terms(s)) for s in sentences)
 
 
+@lru_cache(maxsize=_PER_PAPER)
+def _clause_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
+    clauses = tuple(c for s in _sentences(text) for c in _CLAUSE.split(s) if c)
+    return clauses, tuple(frozenset(terms(c)) for c in clauses)
+
+
 def reports_opposite(outcomes: tuple[frozenset[str], ...], text: str) -> bool:
-    """True when a sentence reports a good outcome on two terms of a stated bad one, and none a bad one."""
-    sentences, words = _sentence_terms(text)
+    """True when a sentence reports a good outcome on two terms of a stated bad one, no clause a bad one."""
     for focus in outcomes:
-        about = [len(focus & w) >= 2 for w in words]
-        good = any(a and _GOOD_WORD.search(s) for s, a in zip(sentences, about, strict=True))
-        if good and not any(a and _BAD_WORD.search(s) for s, a in zip(sentences, about, strict=True)):
+        good = any(
+            len(focus & w) >= 2 and _GOOD_WORD.search(s) for s, w in zip(*_sentence_terms(text), strict=True)
+        )
+        if good and not any(
+            len(focus & w) >= 2 and _BAD_WORD.search(c) for c, w in zip(*_clause_terms(text), strict=True)
+        ):
             return True
     return False
 

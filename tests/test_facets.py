@@ -642,6 +642,23 @@ def test_stated_numbers_are_measures_not_counts_or_years():
             "How much did the refusal rate drop for the Llama model in the likelihood displacement paper?",
             False,
         ),
+        # A bad outcome taken as given, of a paper that finds it good or of no consequence.
+        (
+            "Why does the Be More Active paper conclude that mean representations should be avoided "
+            "for downstream tasks?",
+            True,
+        ),
+        (
+            "Since the DML panel paper found that violating cross-fitting badly biases the effect estimates, "
+            "what fix do they recommend?",
+            True,
+        ),
+        ("Why do many of the DML panel methods fail to account for unobserved heterogeneity?", False),
+        (
+            "Why should text prompts be avoided when exploring diffusion latent spaces in fields like "
+            "fashion?",
+            False,
+        ),
         # "Number of ..." in keywords asks for a number, which the paper must state next to it.
         ("relative representations number of anchors cosine similarity choice", True),
         ("CLUTR number of environment interactions", False),  # "500X fewer environment interactions"
