@@ -405,6 +405,42 @@ def presupposes_without(uses: frozenset[str], text: str) -> bool:
     return bool(uses) and any(phrase <= uses for phrase in done_without(text))
 
 
+# "Why does the Householder projector require retraining StyleGAN2 from scratch?" of a
+# paper that fine-tunes a pre-trained one; "why does NoiseCLR need a large labeled
+# dataset?" of one that takes "a small set of unlabeled images": the question takes as
+# given one side of a contrast of which the paper states only the other side.
+_CONTRARIES = (
+    (re.compile(r"\bfrom scratch\b", _I), re.compile(r"\bpre-?trained\b|\bfine-?tun\w*", _I)),
+    (
+        re.compile(
+            r"\b(?:fully|completely|large)\s+lab(?:el|l)l?ed\b|\bevery\b[\w\s-]{0,40}?\blab(?:el|l)l?ed\b|"
+            r"\bfull(?:y)? labels\b",
+            _I,
+        ),
+        re.compile(
+            r"\bunlabell?ed\b|\bwithout (?:the need for |any |using any )?labels\b|"
+            r"\blabel-(?:free|agnostic)\b",
+            _I,
+        ),
+    ),
+)
+# Where a question takes something as given: why/how/what (of any of its sentences), since, given.
+_ASSUMES = re.compile(r"(?:^|[.?!;]\s+)\W*(?:why|how|what|which)\b|\b(?:why|since|given that)\b", _I)
+
+
+def presupposed_contraries(question: str) -> tuple[int, ...]:
+    """Which ``_CONTRARIES`` a question takes one side of as given."""
+    # "How does it avoid retraining from scratch?" speaks of doing without.
+    if not _ASSUMES.search(question) or _ASKS_WITHOUT.search(question):
+        return ()
+    return tuple(i for i, (side, _) in enumerate(_CONTRARIES) if side.search(question))
+
+
+def states_contrary(asked: tuple[int, ...], text: str) -> bool:
+    """True when the text states the other side of an ``asked`` contrast, and never the side asked."""
+    return any(_CONTRARIES[i][1].search(text) and not _CONTRARIES[i][0].search(text) for i in asked)
+
+
 # "Why does the latent quantization paper use a very low weight decay?" of a paper that
 # applies "an unusually high weight decay"; "why did CLUTR need 500x more environment
 # interactions" of one "requiring 500X fewer environment interactions": the question

@@ -74,6 +74,7 @@ from .facets import (
     gives_detail,
     number_choices,
     numbers_in,
+    presupposed_contraries,
     presupposed_modifiers,
     presupposed_uses,
     presupposes_without,
@@ -81,6 +82,7 @@ from .facets import (
     reverses,
     says_opposite,
     stated_numbers,
+    states_contrary,
 )
 from .lexical import LexicalIndex, stopwords, terms, within_one_edit
 from .lexical import words as raw_words
@@ -409,7 +411,14 @@ class SupportModel:
         has = self._has
         unanswered = tuple("/".join(g) for g in profile.required if not any(has(paper_id, t) for t in g))
         premise: tuple[str, ...] = ()
-        if profile.numbers or profile.changes or profile.uses or profile.bad or profile.modifiers:
+        if (
+            profile.numbers
+            or profile.changes
+            or profile.uses
+            or profile.bad
+            or profile.modifiers
+            or profile.contraries
+        ):
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
             paper = self._papers[paper_id]
@@ -429,6 +438,8 @@ class SupportModel:
                 premise += ("reports the opposite",)
             if says_opposite(profile.modifiers, text):
                 premise += ("says the opposite",)
+            if states_contrary(profile.contraries, text):
+                premise += ("states the contrary",)
             unanswered += premise
         if profile.metadata:
             unanswered += ("authors or date",)
@@ -631,6 +642,7 @@ class QuestionProfile:
     general: bool = False  # asks for a claim about everything (``facets.asks_in_general``)
     # "a very low weight decay" taken as given: (low, weight) (``facets.presupposed_modifiers``).
     modifiers: frozenset[tuple[str, str]] = frozenset()
+    contraries: tuple[int, ...] = ()  # contrasts it takes one side of (``facets.presupposed_contraries``)
     # The things a textbook question asks to define or tell apart, as written and as
     # (spelling-corrected) terms (``facets.asks_definition``).
     definition: tuple[str, ...] = ()
@@ -872,6 +884,7 @@ def _profile(
         code=asks_code(question),
         details=asks_details(question),
         modifiers=presupposed_modifiers(question),
+        contraries=presupposed_contraries(question),
         general=asks_in_general(question),
         definition=(things := asks_definition(question)),
         definition_terms=tuple(tuple(fixed_terms(t)) for t in things),

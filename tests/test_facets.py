@@ -659,6 +659,11 @@ def test_stated_numbers_are_measures_not_counts_or_years():
             "fashion?",
             False,
         ),
+        # One side of a contrast taken as given, of a paper that states only the other side.
+        ("why does the householder projector require retraining stylegan2 from scratch", True),
+        ("How does Adapt-then-Unlearn avoid retraining the GAN from scratch?", False),
+        ("Why does NoiseCLR need a large labeled dataset of attribute annotations?", True),
+        ("How does NoiseCLR find directions from a small set of unlabeled images?", False),
         # "Number of ..." in keywords asks for a number, which the paper must state next to it.
         ("relative representations number of anchors cosine similarity choice", True),
         ("CLUTR number of environment interactions", False),  # "500X fewer environment interactions"
