@@ -627,6 +627,7 @@ def _sentence_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], .
 
 @lru_cache(maxsize=_PER_PAPER)
 def _clause_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
+    """The text's ``_CLAUSE``-split clauses, and the terms of each."""
     clauses = tuple(c for s in _sentences(text) for c in _CLAUSE.split(s) if c)
     return clauses, tuple(frozenset(terms(c)) for c in clauses)
 

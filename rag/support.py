@@ -449,9 +449,9 @@ class SupportModel:
         # never names them cannot say. (A paper of the collection named there is left to
         # the comparison of the two papers.)
         unanswered += tuple(n for n in missing if n in profile.compared and n not in self._title_names)
-        if profile.code and not gives_code(self._papers[paper_id].abstract):
-            unanswered += ("code",)
         abstract = self._papers[paper_id].abstract
+        if profile.code and not gives_code(abstract):
+            unanswered += ("code",)
         unanswered += tuple(kind for kind, said in profile.details if not gives_detail(kind, said, abstract))
         # "Can inverse dynamics pretraining be used for offline RL with reward labels?" of a
         # paper on imitation: the place lacks two of its words or more. One word the paper
@@ -646,9 +646,9 @@ class QuestionProfile:
     # The things a textbook question asks to define or tell apart, as written and as
     # (spelling-corrected) terms (``facets.asks_definition``).
     definition: tuple[str, ...] = ()
+    definition_terms: tuple[tuple[str, ...], ...] = ()
     # Details abstracts seldom give, with the terms the question already says (``facets.asks_details``).
     details: tuple[tuple[str, frozenset[str]], ...] = ()
-    definition_terms: tuple[tuple[str, ...], ...] = ()
 
 
 # Questions about the collection rather than one paper: "Which papers ...", "Is there ...".
