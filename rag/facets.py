@@ -285,9 +285,14 @@ _COUNTED = re.compile(rf"\b(?:{_COUNT}|\d+)\b(?!-)((?:\s+[\w-]+){{1,4}})", _I)
 _WORD_MULTIPLIER = re.compile(rf"\b({'|'.join(_NUMBER_WORDS)})[\s-]+(?:times|fold)\b", _I)
 
 
+_ROUGHLY = re.compile(r"\b(?:around|about|roughly|approximately|nearly|almost|circa)\s*$|~\s*$", _I)
+
+
 def stated_numbers(question: str) -> frozenset[str]:
     """The numbers a question states as given, without thousands separators ("10,000" -> "10000")."""
-    found = ((_plain(m[1]), m[2]) for m in _STATED.finditer(_NOT_A_MEASURE.sub(" ", question)))
+    text = _NOT_A_MEASURE.sub(" ", question)
+    # "around 3x" of "3.18times": a rounded number, which the paper need not state.
+    found = ((_plain(m[1]), m[2]) for m in _STATED.finditer(text) if not _ROUGHLY.search(text, 0, m.start()))
     words = (_NUMBER_WORDS[m[1].lower()] for m in _WORD_MULTIPLIER.finditer(question))
     return frozenset(n for n, unit in found if unit or "." in n or len(n) >= 2) | frozenset(words)
 
@@ -345,7 +350,11 @@ _USES = re.compile(
     _I,
 )
 _PRESUPPOSES = re.compile(r"^\W*(?:why|how|what|which|since|given)\b|\b(?:why|since|given that)\b", _I)
-_ASKS_WITHOUT = re.compile(r"\b(?:without|not|no|never|instead|avoid\w*|rather than|free of)\b|n't\b", _I)
+_ASKS_WITHOUT = re.compile(
+    r"\b(?:without|withuot|witout|wihtout|whithout|withou|not|no|never|instead|avoid\w*|rather than|"
+    r"free of)\b|n't\b",
+    _I,
+)
 _SKIP = (
     r"(?:the|any|an?|explicit(?:ly)?|additional|extra|having|being|need(?:ing)?|for|of|requiring|using|"
     r"relying|on|involving|resorting|to|assuming|specifying|form|kind)"
@@ -716,7 +725,8 @@ _DIFFER = re.compile(
 _ABOUT_A_PAPER = frozenset(terms(
     "main key core central idea contribution limitation result step shown wrong goal purpose point "
     "novelty advantage benefit role effect improvement change difference proposed introduced used "
-    "presented described paper work study one two three four five several first second"
+    "presented described studied considered addressed tackled discussed "
+    "paper work study one two three four five several first second"
 ))  # fmt: skip
 
 

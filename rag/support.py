@@ -479,8 +479,9 @@ class SupportModel:
         """True when the paper answers a textbook question (``facets.asks_definition``).
 
         It does when the thing asked about is the paper's own (its name, or a name
-        the paper uses), or when the paper says what it is; "the difference between A
-        and B" needs a sentence with both, unless one of them is the paper.
+        the paper uses, in the thing or beside it), or when the paper says what it is;
+        "the difference between A and B" needs a sentence with both, unless one of them
+        is the paper.
         """
         paper = self._papers[paper_id]
         own = own_names(paper.abstract)
@@ -488,8 +489,12 @@ class SupportModel:
             return True
         if len(profile.definition_terms) == 2:
             return contrasts(paper.title, paper.abstract, *profile.definition_terms)
-        named = [n for n in question_entities(profile.definition[0]) if n in profile.names]
-        if any(self._mentions(paper_id, n, n in profile.initialisms, n in profile.misspelled) for n in named):
+        # A name of the thing ("the MM-GPVAE model"), or of where it is asked about ("the
+        # intervention extrapolation task studied in Rep4Ex"), that the paper gives.
+        if any(
+            self._mentions(paper_id, n, n in profile.initialisms, n in profile.misspelled)
+            for n in profile.names
+        ):
             return True
         return defines(paper.title, paper.abstract, profile.definition[0], profile.definition_terms[0])
 
