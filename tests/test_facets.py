@@ -665,7 +665,11 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ("Why does NoiseCLR need a large labeled dataset of attribute annotations?", True),
         ("How does NoiseCLR find directions from a small set of unlabeled images?", False),
         # A rounded number, a misspelled "without", a paper named beside the thing to define.
-        ("Does the vector-quantized image codec speed up compression by around 3x, or slow it down?", False),
+        (
+            "Does the image codec that uses a vectorized prior with probabilistic vector quantization "
+            "speed up compression by around 3x, or does it slow compression down?",
+            False,
+        ),
         ("How does Label-Agnostic Forgetting preserve predictive performance withuot using labels?", False),
         ("What is the intervention extrapolation task studied in Rep4Ex?", False),
         # "Number of ..." in keywords asks for a number, which the paper must state next to it.
