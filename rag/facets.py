@@ -420,6 +420,8 @@ def presupposes_without(uses: frozenset[str], text: str) -> bool:
 # given one side of a contrast of which the paper states only the other side.
 _CONTRARIES = (
     (re.compile(r"\bfrom scratch\b", _I), re.compile(r"\bpre-?trained\b|\bfine-?tun\w*", _I)),
+    (re.compile(r"\bgradual\w*", _I), re.compile(r"\b(?:sudden|abrupt)\w*", _I)),
+    (re.compile(r"\binconsistent\w*", _I), re.compile(r"(?<!in)\bconsistent\w*", _I)),
     (
         re.compile(
             r"\b(?:fully|completely|large)\s+lab(?:el|l)l?ed\b|\bevery\b[\w\s-]{0,40}?\blab(?:el|l)l?ed\b|"
@@ -433,6 +435,47 @@ _CONTRARIES = (
         ),
     ),
 )
+# "Why did MM-GPVAE parameterize its latents in the time domain instead of the Fourier
+# domain?" of "We parameterize the latents of our model in the Fourier domain": the paper
+# uses the side the question says it passed over, and never speaks of the other.
+_PREFERRED = re.compile(r"((?:[\w-]+\s+){1,3}?)(?:instead of|rather than)\s+((?:[\w-]+\s*){1,4})", _I)
+_CONTRASTED = re.compile(
+    r"\b(?:instead of|rather than|without|unlike|not|as opposed to|compared (?:to|with))\b", _I
+)
+
+
+def preferences(question: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]:
+    """(chosen, passed over) as terms, for "A instead of B" in a question that takes it as given."""
+    if not _ASSUMES.search(question):
+        return ()
+    found = []
+    for m in _PREFERRED.finditer(question):
+        chosen, passed = terms(m[1])[-2:], terms(m[2])[:2]
+        if chosen and passed and set(chosen) != set(passed):
+            found.append((tuple(chosen), tuple(passed)))
+    return tuple(found)
+
+
+def _says_phrase(sentence_terms: list[str], phrase: tuple[str, ...]) -> bool:
+    n = len(phrase)
+    return any(tuple(sentence_terms[i : i + n]) == phrase for i in range(len(sentence_terms) - n + 1))
+
+
+def prefers_other(preferred: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], text: str) -> bool:
+    """True when the text uses a passed-over side (not in a contrast) and never says the chosen one."""
+    sentences = _sentences(text)
+    found = [terms(s) for s in sentences]
+    for chosen, passed in preferred:
+        if any(_says_phrase(f, chosen) for f in found):
+            continue
+        if any(
+            _says_phrase(f, passed) and not _CONTRASTED.search(s)
+            for s, f in zip(sentences, found, strict=True)
+        ):
+            return True
+    return False
+
+
 # Where a question takes something as given: why/how/what (of any of its sentences), since, given.
 _ASSUMES = re.compile(r"(?:^|[.?!;]\s+)\W*(?:why|how|what|which)\b|\b(?:why|since|given that)\b", _I)
 
@@ -589,20 +632,20 @@ def counts_data(sentence: str) -> bool:
 # the opposite ("improves upon ... FID of 16.47 vs 34.36 using a standard DDIM"): a
 # why-question takes a bad outcome as given; the paper states a good one about the
 # same things and no bad one.
-_WHY = re.compile(r"^\W*(?:why|how come)\b|\b(?:why|since|given that)\b", _I)
+_WHY = re.compile(r"^\W*(?:why|how come)\b|\b(?:why|since|given that)\b|\bhow (?:much|badly) does\b", _I)
 _BAD = re.compile(
     r"\b(?:worse|poorer|poorly|struggl\w*|fails?|failing|underperform\w*|degrad\w*|slower|inferior|"
-    r"hurts?|lower|ruin\w*|avoided|unhelpful|useless|harmful|badly|unsuitable)\b((?:\W+\w+){1,5})",
+    r"hurts?|lower|ruin\w*|avoided|unhelpful|useless|harmful|badly|unsuitable|bad)\b((?:\W+\w+){1,5})",
     _I,
 )
 _BAD_WORD = re.compile(
     r"\b(?:worse|poor\w*|struggl\w*|fail\w*|underperform\w*|degrad\w*|slow\w*|inferior|hurt\w*|lower|limit\w*|"
-    r"lack\w*|ruin\w*|avoid\w*|unhelpful|useless|harmful|badly|unsuitable)\b",
+    r"lack\w*|ruin\w*|avoid\w*|unhelpful|useless|harmful|badly|unsuitable|bad)\b",
     _I,
 )
 _GOOD_WORD = re.compile(
     r"\b(?:better|improv\w*|outperform\w*|superior|surpass\w*|faster|excels?|boost\w*|good|useful|helpful|"
-    r"inconsequential|negligible|beneficial|valuable)\b",
+    r"inconsequential|negligible|beneficial|valuable|without (?:sacrific|los|hurt|compromis|degrad)\w*)\b",
     _I,
 )
 
@@ -686,7 +729,10 @@ _UNIVERSAL = re.compile(
     r"next decade|of all time)\b",
     _I,
 )
-_IN_GENERAL = re.compile(r"\b(?:explain|describe)\s+in general\b|\bin general terms\b", _I)
+_IN_GENERAL = re.compile(
+    r"\b(?:explain|describe)\s+in general\b|\bin general terms\b|\b(?:in )?your (?:view|opinion)\b",
+    _I,
+)
 
 
 def asks_in_general(question: str) -> bool:

@@ -74,6 +74,8 @@ from .facets import (
     gives_detail,
     number_choices,
     numbers_in,
+    preferences,
+    prefers_other,
     presupposed_contraries,
     presupposed_modifiers,
     presupposed_uses,
@@ -418,6 +420,7 @@ class SupportModel:
             or profile.bad
             or profile.modifiers
             or profile.contraries
+            or profile.preferred
         ):
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
@@ -440,6 +443,8 @@ class SupportModel:
                 premise += ("says the opposite",)
             if states_contrary(profile.contraries, text):
                 premise += ("states the contrary",)
+            if prefers_other(profile.preferred, text):
+                premise += ("uses the other",)
             unanswered += premise
         if profile.metadata:
             unanswered += ("authors or date",)
@@ -647,6 +652,9 @@ class QuestionProfile:
     general: bool = False  # asks for a claim about everything (``facets.asks_in_general``)
     # "a very low weight decay" taken as given: (low, weight) (``facets.presupposed_modifiers``).
     modifiers: frozenset[tuple[str, str]] = frozenset()
+    preferred: tuple[
+        tuple[tuple[str, ...], tuple[str, ...]], ...
+    ] = ()  # "A instead of B" (``facets.preferences``)
     contraries: tuple[int, ...] = ()  # contrasts it takes one side of (``facets.presupposed_contraries``)
     # The things a textbook question asks to define or tell apart, as written and as
     # (spelling-corrected) terms (``facets.asks_definition``).
@@ -834,6 +842,7 @@ def _profile(
     raw = raw_words(question)
     stems = terms(" ".join(raw))  # one term per word, in order
     question_terms = corrected(raw, stems)
+    fix = dict(zip(stems, question_terms, strict=True))
     weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
     framing = _FRAME | _requested(question)
     content = {t: w for t, w in weights.items() if t not in framing} or weights
@@ -849,11 +858,10 @@ def _profile(
         # Asked of a named method, one rare side is enough ("Is the MPNP predictive
         # distribution a transformer or a DeepSets model?"); of the collection ("which
         # papers ... a policy or program"), "better or worse" would be choices.
-        fixed = dict(zip(stems, question_terms, strict=True))
         rare = any if names and not _SEARCH_RE.search(question) else all
         choices = tuple(
             g
-            for g in (tuple(fixed.get(t, t) for t in g) for g in or_term_alternatives(question, choices=True))
+            for g in (tuple(fix.get(t, t) for t in g) for g in or_term_alternatives(question, choices=True))
             if rare(t in topical for t in g) and all(t in content for t in g)
         )
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
@@ -880,7 +888,7 @@ def _profile(
         number_choices=number_choices(question),
         changes=changes(question),
         metadata=bool(_METADATA_RE.search(question)),
-        uses=presupposed_uses(question),
+        uses=frozenset(fix.get(t, t) for t in presupposed_uses(question)),  # "text promts": prompt
         compared=frozenset(n for m in _COMPARED_RE.finditer(question) for n in question_entities(m[1]))
         - misspelled,
         which_data=asks_which_data(question),
@@ -890,6 +898,7 @@ def _profile(
         details=asks_details(question),
         modifiers=presupposed_modifiers(question),
         contraries=presupposed_contraries(question),
+        preferred=preferences(question),
         general=asks_in_general(question),
         definition=(things := asks_definition(question)),
         definition_terms=tuple(tuple(fixed_terms(t)) for t in things),

@@ -672,6 +672,17 @@ def test_stated_numbers_are_measures_not_counts_or_years():
         ),
         ("How does Label-Agnostic Forgetting preserve predictive performance withuot using labels?", False),
         ("What is the intervention extrapolation task studied in Rep4Ex?", False),
+        # The side a question says the paper passed over, of a paper that uses it.
+        (
+            "Why does MM-GPVAE parameterize its latents in the time domain instead of the Fourier domain?",
+            True,
+        ),
+        ("Why does NoiseCLR use unlabeled images instead of text prompts?", False),
+        # More contraries and bad outcomes, a misspelled thing used, an opinion.
+        ("Why do hidden capabilities in concept space emerge gradually and inconsistently?", True),
+        ("how much does householder projector degrade stylegan image fidelity", True),
+        ("Which text promts does NoiseCLR require to discover editing directions?", True),
+        ("In your view, will AI systems built on the consciousness prior ever become conscious?", True),
         # "Number of ..." in keywords asks for a number, which the paper must state next to it.
         ("relative representations number of anchors cosine similarity choice", True),
         ("CLUTR number of environment interactions", False),  # "500X fewer environment interactions"
