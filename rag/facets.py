@@ -343,8 +343,10 @@ def reverses(stated: tuple[tuple[str, str], ...], text: str) -> bool:
 # Only a why/how/what question presupposes; "does it need labels?" asks, and its answer
 # is the "without".
 _USES = re.compile(
-    # Not "methods that use full supervision" (other methods) or "why is relying on X limiting".
+    # Not "methods that use full supervision" (other methods), "why is relying on X limiting"
+    # or "which datasets were used to test it" (what was used is the datasets).
     r"(?<!\bthat )(?<!\bwhich )(?<!\bwho )(?<!\bthan )(?<!\bis )(?<!\bare )"
+    r"(?<!\bwas )(?<!\bwere )(?<!\bbeen )(?<!\bbe )"
     r"\b(?:needs?|needed|requir\w*|rel(?:y|ies|ying|ied) on|depends? on|uses?|using|"
     r"used|leverag\w*|employ\w*|must (?:keep|maintain|store|have))\b((?:\s+[\w-]+){1,5})",
     _I,

@@ -781,6 +781,8 @@ def test_a_why_question_that_presupposes_what_the_paper_does_without():
     # A yes/no question asks; its answer is the "without".
     assert presupposed_uses("Does Label-Agnostic Forgetting need labels?") == frozenset()
     assert presupposed_uses("How does it work without labels?") == frozenset()
+    # What "were used" is the datasets, not a need of the method.
+    assert presupposed_uses("which image datasets were used to test the time-steps method") == frozenset()
     # Other methods' needs, and a named way of doing without, are no premise about the paper.
     assert presupposed_uses("How does LAF compare with methods that use full supervision?") == frozenset()
     assert "supervis" not in presupposed_uses("Which papers use supervision-free unlearning?")

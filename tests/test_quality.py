@@ -130,17 +130,17 @@ def test_holdout_questions(holdout):
 
 
 # tests/data/final_questions.jsonl, blind_questions.jsonl, sealed_questions.jsonl and
-# fourth to tenth_questions.jsonl were written blind from the seed abstracts alone (no
+# fourth to eleventh_questions.jsonl were written blind from the seed abstracts alone (no
 # corpora, code, other questions or results), each by its own procedure, each committed
 # before it was scored and scored once as held-out data (README); each then guided later
-# changes (the ninth and tenth their false refusals' fixes, made after their scoring):
+# changes (the ninth to eleventh their false refusals' fixes, made after their scoring):
 # all validation data now. Floors sit about one question below the measurements, so they
 # catch regressions, not noise (answers are deterministic). Measured: final facts 0.654,
 # recall 0.833 (50 of 60), false refusals 2 of 80; blind 0.738, 0.817 (49), 1 of 80;
 # sealed 0.756, 0.917 (55), 1 of 80; fourth 0.719, 0.833 (50), 0 of 80; fifth 0.685,
 # 0.867 (52), 2 of 80; sixth 0.800, 0.850 (51), 0 of 80; seventh 0.744, 0.750 (45),
-# 0 of 80; eighth 0.688, 0.733 (44), 1 of 80; ninth 0.767, 0.750 (45), 0 of 80; tenth
-# 0.773, 0.650 (39), 1 of 80.
+# 0 of 80; eighth 0.688, 0.733 (44), 1 of 80; ninth 0.767, 0.783 (47), 0 of 80; tenth
+# 0.773, 0.750 (45), 1 of 80; eleventh 0.781, 0.783 (47), 0 of 80.
 BLIND_FLOORS = {
     "final_questions.jsonl": {"facts": 0.63, "recall": 0.81, "false_rate": 0.0375},
     "blind_questions.jsonl": {"facts": 0.70, "recall": 0.80, "false_rate": 0.025},
@@ -150,8 +150,9 @@ BLIND_FLOORS = {
     "sixth_questions.jsonl": {"facts": 0.77, "recall": 0.83, "false_rate": 0.0125},
     "seventh_questions.jsonl": {"facts": 0.72, "recall": 0.73, "false_rate": 0.0125},
     "eighth_questions.jsonl": {"facts": 0.66, "recall": 0.71, "false_rate": 0.025},
-    "ninth_questions.jsonl": {"facts": 0.74, "recall": 0.73, "false_rate": 0.0125},
-    "tenth_questions.jsonl": {"facts": 0.75, "recall": 0.63, "false_rate": 0.025},
+    "ninth_questions.jsonl": {"facts": 0.74, "recall": 0.76, "false_rate": 0.0125},
+    "tenth_questions.jsonl": {"facts": 0.75, "recall": 0.73, "false_rate": 0.025},
+    "eleventh_questions.jsonl": {"facts": 0.76, "recall": 0.76, "false_rate": 0.0125},
 }
 
 
