@@ -54,7 +54,6 @@ from typing import TYPE_CHECKING
 
 from .corpus import Paper
 from .facets import (
-    OPPOSITES,
     OR_RE,
     asked,
     asks_code,
@@ -62,7 +61,6 @@ from .facets import (
     asks_details,
     asks_in_general,
     asks_which_data,
-    bad_outcomes,
     changes,
     contrasts,
     counts_data,
@@ -74,6 +72,14 @@ from .facets import (
     gives_detail,
     number_choices,
     numbers_in,
+    reverses,
+    stated_numbers,
+)
+from .lexical import LexicalIndex, stopwords, terms, within_one_edit
+from .lexical import words as raw_words
+from .premises import (
+    OPPOSITES,
+    bad_outcomes,
     preferences,
     prefers_other,
     presupposed_contraries,
@@ -81,13 +87,9 @@ from .facets import (
     presupposed_uses,
     presupposes_without,
     reports_opposite,
-    reverses,
     says_opposite,
-    stated_numbers,
     states_contrary,
 )
-from .lexical import LexicalIndex, stopwords, terms, within_one_edit
-from .lexical import words as raw_words
 
 if TYPE_CHECKING:
     import numpy as np
@@ -650,12 +652,12 @@ class QuestionProfile:
     reach: tuple[tuple[str, ...], ...] = ()
     subject: tuple[str, ...] = ()  # the terms of what it asks to reach (``facets.extension_subject``)
     general: bool = False  # asks for a claim about everything (``facets.asks_in_general``)
-    # "a very low weight decay" taken as given: (low, weight) (``facets.presupposed_modifiers``).
+    # "a very low weight decay" taken as given: (low, weight) (``premises.presupposed_modifiers``).
     modifiers: frozenset[tuple[str, str]] = frozenset()
     preferred: tuple[
         tuple[tuple[str, ...], tuple[str, ...]], ...
-    ] = ()  # "A instead of B" (``facets.preferences``)
-    contraries: tuple[int, ...] = ()  # contrasts it takes one side of (``facets.presupposed_contraries``)
+    ] = ()  # "A instead of B" (``premises.preferences``)
+    contraries: tuple[int, ...] = ()  # contrasts it takes one side of (``premises.presupposed_contraries``)
     # The things a textbook question asks to define or tell apart, as written and as
     # (spelling-corrected) terms (``facets.asks_definition``).
     definition: tuple[str, ...] = ()

@@ -13,10 +13,12 @@ from rag.facets import (
     asks_quantity,
     counted,
     measured,
-    modified,
-    presupposed_modifiers,
     reports_quantity,
     roles,
+)
+from rag.premises import (
+    modified,
+    presupposed_modifiers,
     says_opposite,
 )
 from rag.support import or_alternatives, or_term_alternatives, question_entities, spells_out
@@ -763,7 +765,7 @@ def test_the_kept_profile_follows_the_collection():
 
 
 def test_a_why_question_that_presupposes_what_the_paper_does_without():
-    from rag.facets import done_without, presupposed_uses
+    from rag.premises import done_without, presupposed_uses
 
     abstract = (
         "We propose a supervision-free approach that operates without the need for labels during training."
@@ -833,7 +835,7 @@ def test_which_data_a_paper_names():
 
 
 def test_a_bad_outcome_a_why_question_takes_as_given():
-    from rag.facets import bad_outcomes, reports_opposite
+    from rag.premises import bad_outcomes, reports_opposite
 
     question = "Why does it do worse on rare items than on popular ones?"
     outcomes = bad_outcomes(question)
