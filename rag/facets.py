@@ -370,9 +370,12 @@ def extension_targets(question: str) -> tuple[str, ...]:
 
 
 def extension_subject(question: str) -> str:
-    """What a yes/no reach question asks to reach (``extension_targets``): "can X work for Y?" -> X."""
+    """What a yes/no reach question asks to reach: "can X work for Y?" -> X.
+
+    Meaningful only where ``extension_targets`` finds a place.
+    """
     match = _EXTENDS.search(question)
-    return match[1] if match and extension_targets(question) else ""
+    return match[1] if match else ""
 
 
 # "Which datasets was it evaluated on?" is answered by a paper that names them ("MNIST
@@ -410,6 +413,13 @@ def data_sentences(abstract: str) -> tuple[str, ...]:
 def text_sentences(text: str) -> tuple[str, ...]:
     """The text's sentences, split as chunks are (``chunking.split_sentences``)."""
     return tuple(split_sentences(text))
+
+
+@lru_cache(maxsize=PER_PAPER)
+def sentence_terms(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
+    """The text's sentences, and the terms of each in order."""
+    sentences = text_sentences(text)
+    return sentences, tuple(tuple(terms(s)) for s in sentences)
 
 
 def counts_data(sentence: str) -> bool:
@@ -538,11 +548,10 @@ def defines(title: str, abstract: str, written: str, thing: tuple[str, ...]) -> 
     # Representations" is about.
     if wanted - _HEADS <= set(terms(title)) or f"({written.lower()})" in abstract.lower():
         return True
-    for sentence in text_sentences(abstract):
-        found = terms(sentence)
+    for sentence, found in zip(*sentence_terms(abstract), strict=True):
         if wanted <= set(found[: len(wanted) + 3]):
             return True
-        if wanted <= set(found) and _DEFINING.search(sentence):
+        if wanted.issubset(found) and _DEFINING.search(sentence):
             return True
     return False
 
@@ -550,10 +559,8 @@ def defines(title: str, abstract: str, written: str, thing: tuple[str, ...]) -> 
 def contrasts(title: str, abstract: str, first: tuple[str, ...], second: tuple[str, ...]) -> bool:
     """True when one sentence has both things, each by the terms the other lacks."""
     own_first, own_second = set(first) - set(second), set(second) - set(first)
-    return any(
-        own_first <= (found := set(terms(sentence))) and own_second <= found
-        for sentence in (title, *text_sentences(abstract))
-    )
+    found = (set(terms(title)), *map(set, sentence_terms(abstract)[1]))
+    return any(own_first <= have and own_second <= have for have in found)
 
 
 # Details an abstract seldom gives: "What neural network architecture does VLUCI use for

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .facets import PER_PAPER, text_sentences
+from .facets import PER_PAPER, sentence_terms, text_sentences
 from .lexical import terms
 
 _I = re.I
@@ -30,7 +30,14 @@ _USES = re.compile(
     r"used|leverag\w*|employ\w*|must (?:keep|maintain|store|have))\b((?:\s+[\w-]+){1,5})",
     _I,
 )
-_PRESUPPOSES = re.compile(r"^\W*(?:why|how|what|which|since|given)\b|\b(?:why|since|given that)\b", _I)
+# Where a question takes something as given: a why/how/what/which question, or "why",
+# "since", "given that" anywhere ("does it ...?" asks, and takes nothing). ``_PRESUPPOSES``
+# reads only the question's opening; ``_ASSUMES`` the opening of any of its sentences (the
+# rules read with it name their premise in a few words, so a later sentence's is as clear).
+_GIVEN = r"why|how|what|which|since|given"
+_ANYWHERE = r"\b(?:why|since|given that)\b"
+_PRESUPPOSES = re.compile(rf"^\W*(?:{_GIVEN})\b|{_ANYWHERE}", _I)
+_ASSUMES = re.compile(rf"(?:^|[.?!;]\s+)\W*(?:{_GIVEN})\b|{_ANYWHERE}", _I)
 _ASKS_WITHOUT = re.compile(
     r"\b(?:without|withuot|witout|wihtout|whithout|withou|not|no|never|instead|avoid\w*|rather than|"
     r"free of)\b|n't\b",
@@ -102,7 +109,7 @@ def presupposes_without(uses: frozenset[str], text: str) -> bool:
 _CONTRARIES = (
     (re.compile(r"\bfrom scratch\b", _I), re.compile(r"\bpre-?trained\b|\bfine-?tun\w*", _I)),
     (re.compile(r"\bgradual\w*", _I), re.compile(r"\b(?:sudden|abrupt)\w*", _I)),
-    (re.compile(r"\binconsistent\w*", _I), re.compile(r"(?<!in)\bconsistent\w*", _I)),
+    (re.compile(r"\binconsistent\w*", _I), re.compile(r"\bconsistent\w*", _I)),
     (
         re.compile(
             r"\b(?:fully|completely|large)\s+lab(?:el|l)l?ed\b|\bevery\b[\w\s-]{0,40}?\blab(?:el|l)l?ed\b|"
@@ -137,15 +144,14 @@ def preferences(question: str) -> tuple[tuple[tuple[str, ...], tuple[str, ...]],
     return tuple(found)
 
 
-def _says_phrase(sentence_terms: list[str], phrase: tuple[str, ...]) -> bool:
+def _says_phrase(found: tuple[str, ...], phrase: tuple[str, ...]) -> bool:
     n = len(phrase)
-    return any(tuple(sentence_terms[i : i + n]) == phrase for i in range(len(sentence_terms) - n + 1))
+    return any(found[i : i + n] == phrase for i in range(len(found) - n + 1))
 
 
 def prefers_other(preferred: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...], text: str) -> bool:
     """True when the text uses a passed-over side (not in a contrast) and never says the chosen one."""
-    sentences = text_sentences(text)
-    found = [terms(s) for s in sentences]
+    sentences, found = sentence_terms(text)
     for chosen, passed in preferred:
         if any(_says_phrase(f, chosen) for f in found):
             continue
@@ -155,10 +161,6 @@ def prefers_other(preferred: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
         ):
             return True
     return False
-
-
-# Where a question takes something as given: why/how/what (of any of its sentences), since, given.
-_ASSUMES = re.compile(r"(?:^|[.?!;]\s+)\W*(?:why|how|what|which)\b|\b(?:why|since|given that)\b", _I)
 
 
 def presupposed_contraries(question: str) -> tuple[int, ...]:
@@ -273,13 +275,6 @@ _CLAUSE = re.compile(r",\s+|;\s+|\s+(?:while|whereas|but)\s+", _I)
 
 
 @lru_cache(maxsize=PER_PAPER)
-def _sentence_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
-    """The text's sentences, and the terms of each."""
-    sentences = text_sentences(text)
-    return sentences, tuple(frozenset(terms(s)) for s in sentences)
-
-
-@lru_cache(maxsize=PER_PAPER)
 def _clause_terms(text: str) -> tuple[tuple[str, ...], tuple[frozenset[str], ...]]:
     """The text's ``_CLAUSE``-split clauses, and the terms of each."""
     clauses = tuple(c for s in text_sentences(text) for c in _CLAUSE.split(s) if c)
@@ -290,7 +285,8 @@ def reports_opposite(outcomes: tuple[frozenset[str], ...], text: str) -> bool:
     """True when a sentence reports a good outcome on two terms of a stated bad one, no clause a bad one."""
     for focus in outcomes:
         good = any(
-            len(focus & w) >= 2 and _GOOD_WORD.search(s) for s, w in zip(*_sentence_terms(text), strict=True)
+            len(focus.intersection(w)) >= 2 and _GOOD_WORD.search(s)
+            for s, w in zip(*sentence_terms(text), strict=True)
         )
         if good and not any(
             len(focus & w) >= 2 and _BAD_WORD.search(c) for c, w in zip(*_clause_terms(text), strict=True)

@@ -654,9 +654,8 @@ class QuestionProfile:
     general: bool = False  # asks for a claim about everything (``facets.asks_in_general``)
     # "a very low weight decay" taken as given: (low, weight) (``premises.presupposed_modifiers``).
     modifiers: frozenset[tuple[str, str]] = frozenset()
-    preferred: tuple[
-        tuple[tuple[str, ...], tuple[str, ...]], ...
-    ] = ()  # "A instead of B" (``premises.preferences``)
+    # "A instead of B" taken as given, as the terms of each (``premises.preferences``).
+    preferred: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
     contraries: tuple[int, ...] = ()  # contrasts it takes one side of (``premises.presupposed_contraries``)
     # The things a textbook question asks to define or tell apart, as written and as
     # (spelling-corrected) terms (``facets.asks_definition``).
