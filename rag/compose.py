@@ -352,7 +352,10 @@ def _supporting(
     quantity = asks_quantity(question)
     if quantity:
         # "How many parameters does X have?" is not answered by a paper that states no number.
-        about = measured(question)
+        # "How does it stack up against X, especially in how much experience it needs?":
+        # a comparison, which any number the paper reports beside the question's words
+        # answers ("requiring 500X fewer environment interactions").
+        about = frozenset() if "comparison" in profile.facets else measured(question)
         supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
     if not supported:
         return []

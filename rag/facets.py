@@ -149,7 +149,8 @@ def _roles(sentence: str) -> tuple[tuple[str, float], ...]:
     # per sentence were a tenth of a question's time at 20,000 papers.
     found = {name: min(1.0, len(pattern.findall(sentence)) / 2) for name, pattern in _ROLES.items()}
     names = len(_NAME.findall(sentence))  # "on MNIST and AFHQ"
-    found["datasets"] = min(1.0, found["datasets"] + names / 2)
+    described = 0.5 if _DESCRIBED_DATA.search(sentence) else 0.0  # "with longitudinal ... data"
+    found["datasets"] = min(1.0, found["datasets"] + names / 2 + described)
     return tuple((name, v) for name, v in found.items() if v > 0)
 
 
@@ -170,6 +171,10 @@ _QUANTITY = re.compile(
     r"\b(how (?:many|much(?! (?:that|the|this|these|those|it|they)\b)|long|fast|large)|by how (?:much|many)|"
     rf"{_WHAT_METRIC}(?:{_METRICS})|how (?:high|low) (?:is|was|are))\b",
     _I,
+)
+# "What controls how fast a model learns a concept?" asks for a cause, not a number.
+_CAUSE_OF = re.compile(
+    r"\b(?:controls?|governs?|determines?|affects?|drives?|influences?|explains?|decides?|shapes?)\s+$", _I
 )
 # What a number that answers must be about: "how many GPU hours" -> GPU or hours.
 _MEASURED = re.compile(
@@ -210,7 +215,8 @@ def asks_quantity(question: str) -> bool:
     "How much that dependence damages the estimates" asks for a degree, which words
     answer ("largely inconsequential"); "how much does it improve" still wants a number.
     """
-    return bool(_QUANTITY.search(question) or _keyword_setting(question))
+    asked_for = (m for m in _QUANTITY.finditer(question) if not _CAUSE_OF.search(question, 0, m.start()))
+    return any(asked_for) or bool(_keyword_setting(question))
 
 
 def measured(question: str) -> frozenset[str]:
@@ -425,6 +431,20 @@ def sentence_terms(text: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], .
 def counts_data(sentence: str) -> bool:
     """True when the sentence says how many datasets: "three public real-world datasets"."""
     return not counted(sentence).isdisjoint(("dataset", "benchmark"))
+
+
+# "We illustrate how to ... construct the proposed model with longitudinal mathematics
+# achievement data": the data described, where no sentence says "dataset".
+_DESCRIBED_DATA = re.compile(
+    r"^We\s+(?:\w+\s+)?(?:illustrat|validat|demonstrat|evaluat|test|appl)\w*\b.*"
+    r"\b(?:with|on|using)\s+(?:[\w-]+\s+){1,4}data\b(?!-)",
+    _I,
+)
+
+
+def describes_data(abstract: str) -> bool:
+    """True when the abstract says what data it was shown on ("with longitudinal ... data")."""
+    return any(_DESCRIBED_DATA.search(s) for s in text_sentences(abstract))
 
 
 # "Is the Householder projector code available?" is answered by an abstract that gives

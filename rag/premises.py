@@ -123,6 +123,7 @@ _CONTRARIES = (
         ),
     ),
 )
+_COMPARED_WITH = re.compile(r"\bcompar\w*\s+(?:\w+\s+)?(?:with|to|against)\b|\bthan\b|\bversus\b|\bvs\b", _I)
 # "Why did MM-GPVAE parameterize its latents in the time domain instead of the Fourier
 # domain?" of "We parameterize the latents of our model in the Fourier domain": the paper
 # uses the side the question says it passed over, and never speaks of the other.
@@ -168,6 +169,9 @@ def presupposed_contraries(question: str) -> tuple[int, ...]:
     # "How does it avoid retraining from scratch?" speaks of doing without.
     if not _ASSUMES.search(question) or _ASKS_WITHOUT.search(question):
         return ()
+    # "How does LAF compare with unlearning methods that use full labels?": what it is
+    # compared with is not taken as given of the paper.
+    question = _COMPARED_WITH.split(question, maxsplit=1)[0]
     return tuple(i for i, (side, _) in enumerate(_CONTRARIES) if side.search(question))
 
 

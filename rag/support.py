@@ -66,6 +66,7 @@ from .facets import (
     counts_data,
     data_sentences,
     defines,
+    describes_data,
     extension_subject,
     extension_targets,
     gives_code,
@@ -152,6 +153,26 @@ def _is_entity(token: str, sentence_initial: bool) -> bool:
     return core[0].isupper() and not sentence_initial
 
 
+# Initialisms of the whole field or of the asker's world, which name nothing a paper
+# must mention: "AI image generators", "debiased ML estimators", "I'm a PM".
+_GENERIC_NAMES = frozenset({"ai", "ais", "ml", "pm", "phd", "ceo", "faq"})
+# A word of plain English in a hyphenated name: "VAE-plus-diffusion", "AI-generated".
+_PLAIN_PART = re.compile(r"[a-z]{3,}")
+
+
+def _name_part(token: str) -> str:
+    """The named part of a hyphenated token: "VAE-plus-diffusion" -> "VAE".
+
+    The parts before its first plain lower-case word; the whole token when it
+    starts with one ("non-IID") or has none ("CelebA-HQ-128").
+    """
+    parts = token.split("-")
+    for i, part in enumerate(parts):
+        if _PLAIN_PART.fullmatch(part):
+            return "-".join(parts[:i]) if i else token
+    return token
+
+
 def question_entities(question: str) -> list[str]:
     """Named things in a question, as entity keys ("CIFAR-100" -> "cifar100")."""
     initial = {m.start(1) for m in _SENTENCE_START.finditer(question)}
@@ -167,8 +188,8 @@ def question_entities(question: str) -> list[str]:
         else:
             keep = _is_entity(token, m.start() in initial)
         if keep:
-            key = entity_key(token)
-            if key and key not in out:
+            key = entity_key(_name_part(token))
+            if key and key not in out and key not in _GENERIC_NAMES:
                 out.append(key)
     return out
 
@@ -301,6 +322,7 @@ class SupportModel:
         self._papers: dict[str, Paper] = {}
         self.long_forms = _LongForms()
         self._title_names: Counter[str] = Counter()
+        self._paper_names: Counter[str] = Counter()  # one-word names papers go by (``_single_names``)
         self._last_profile: tuple[tuple[str, bytes | None], QuestionProfile] | None = None
 
     @classmethod
@@ -328,6 +350,7 @@ class SupportModel:
         self._paper_acronyms[pid] = found
         self.long_forms.change(found, +1)
         self._title_names.update(set(_title_names(paper.title)))
+        self._paper_names.update(_single_names(paper))
 
     def remove(self, paper: Paper) -> None:
         """Forget a paper (the same object or version that was added)."""
@@ -341,6 +364,8 @@ class SupportModel:
             self._title_names[name] -= 1
             if self._title_names[name] <= 0:
                 del self._title_names[name]
+        self._paper_names.subtract(_single_names(paper))
+        self._paper_names = +self._paper_names
 
     @property
     def title_names(self) -> KeysView[str]:
@@ -386,14 +411,15 @@ class SupportModel:
             for n in profile.names
             if not self._mentions(paper_id, n, n in profile.initialisms, n in profile.misspelled)
         )
-        if (
-            "comparison" in profile.facets
-            and missing
-            and set(profile.names) & set(_title_names(self._papers[paper_id].title))
-        ):
+        paper = self._papers[paper_id]
+        if "comparison" in profile.facets and missing and set(profile.names) & set(_title_names(paper.title)):
             # "VLUCI vs Causal Diffusion Autoencoders": in a paper the question names, the
             # other paper's name is not missing; each answers its part.
             missing = tuple(n for n in missing if n not in self._title_names)
+        elif missing and names_paper(profile.question, paper.title, own_names(paper.abstract)):
+            # "The code for DiffuseVAE and for CycleDiffusion": the name of another paper
+            # (not a word of its title: "RNN") is not missing from the one named beside it.
+            missing = tuple(n for n in missing if n not in self._paper_names)
         # "on CIFAR-10 or ImageNet": naming one of the alternatives is enough.
         for group in profile.alternatives:
             if any(n not in missing for n in group):
@@ -519,7 +545,7 @@ class SupportModel:
         return any(
             (counted and counts_data(s)) or any(entity_key(t) not in own for t in _dataset_like(s))
             for s in data_sentences(paper.abstract)
-        )
+        ) or (counted and describes_data(paper.abstract))
 
     def _has(self, paper_id: str, term: str) -> bool:
         """True when the paper has the term, or spells out the acronym it is ("rl")."""
@@ -578,6 +604,20 @@ def _title_names(title: str) -> list[str]:
     return [entity_key(t) for t in _WORD_RE.findall(title)]
 
 
+def _mixed_case_words(title: str) -> list[str]:
+    """Words of a title with capitals inside, not all capitals: "CycleDiffusion", "DiffuseVAE"."""
+    return [t for t in _WORD_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()]
+
+
+def _single_names(paper: Paper) -> set[str]:
+    """The one-word names a question may call the paper by ("DiffuseVAE", "CycleDiffusion"), as keys."""
+    head = paper.title.split(":")[0]
+    found = [head] if " " not in head.strip() else []
+    found += _mixed_case_words(paper.title)
+    found += [n for n in own_names(paper.abstract) if " " not in n]
+    return {entity_key(n) for n in found}
+
+
 def _phrase(text: str) -> str:
     """Lower-case words joined by single spaces and padded, for whole-word phrase search."""
     words = (w.removesuffix("'s") for w in _WORD_RE.findall(text.lower().replace("-", " ")))
@@ -614,7 +654,7 @@ def names_paper(question: str, title: str, own: Sequence[str] = ()) -> bool:
     """
     head = title.split(":")[0]
     names = [head] if len(head.split()) <= 4 else []
-    names += [t for t in _WORD_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()]
+    names += _mixed_case_words(title)
     asked = _phrase(question)
     return any(_phrase(name) in asked for name in (*names, *own))
 
@@ -663,6 +703,7 @@ class QuestionProfile:
     definition_terms: tuple[tuple[str, ...], ...] = ()
     # Details abstracts seldom give, with the terms the question already says (``facets.asks_details``).
     details: tuple[tuple[str, frozenset[str]], ...] = ()
+    question: str = ""  # as asked
 
 
 # Questions about the collection rather than one paper: "Which papers ...", "Is there ...".
@@ -901,6 +942,7 @@ def _profile(
         contraries=presupposed_contraries(question),
         preferred=preferences(question),
         general=asks_in_general(question),
+        question=question,
         definition=(things := asks_definition(question)),
         definition_terms=tuple(tuple(fixed_terms(t)) for t in things),
         subject=tuple(

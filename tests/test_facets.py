@@ -877,3 +877,53 @@ def test_a_misspelling_that_stems_differently_is_corrected(seed_settings):
     assert not answer.abstained
     assert "images, text, graphs" in answer.body
     assert_well_cited(answer, seed_settings)
+
+
+def test_generic_initialisms_and_plain_hyphen_words_name_nothing():
+    """ "AI", "ML", "PM" name no thing a paper must mention; "VAE-plus-diffusion" names the VAE."""
+    question = "I'm a PM: do AI-generated faces from a VAE-plus-diffusion hybrid fool ML detectors?"
+    assert question_entities(question) == ["vae"]
+    assert question_entities("Is CelebA-HQ-128 used, or non-IID splits?") == ["celebahq128", "noniid"]
+
+
+def test_what_controls_how_fast_asks_for_a_cause_not_a_number():
+    assert not asks_quantity("What controls how fast a model learns a given concept?")
+    assert asks_quantity("How fast does it learn a given concept?")
+
+
+def test_the_code_of_two_named_papers_cites_both(seed_settings):
+    """Each abstract lacks the other paper's name; where one is named, the other's is not missing."""
+    question = "Where can I find the code for DiffuseVAE and for CycleDiffusion?"
+    answer = rag.answer(question, settings=seed_settings)
+    titles = {c.title[:20] for c in answer.citations}
+    assert titles == {"DiffuseVAE: Efficien", "Unifying Diffusion M"}
+    assert "github.com" in answer.body
+    assert_well_cited(answer, seed_settings)
+
+
+def test_a_word_of_another_title_is_still_missing(seed_settings):
+    """ "RNNs" is in a title, but is no paper's name: the Householder paper does not answer."""
+    answer = rag.answer(
+        "Which paper uses Householder reflections to parameterize orthogonal recurrent weight matrices "
+        "and avoid vanishing gradients in RNNs?",
+        settings=seed_settings,
+    )
+    assert answer.abstained
+
+
+def test_what_is_compared_with_is_not_taken_as_given(seed_settings):
+    """LAF works without labels; comparing it with methods that use full labels presupposes nothing false."""
+    answer = rag.answer(
+        "How does Label-Agnostic Forgetting compare with unlearning methods that use full labels?",
+        settings=seed_settings,
+    )
+    assert answer.citations[0].title.startswith("Label-Agnostic Forgetting")
+
+
+def test_data_described_without_the_word_dataset_answers_which_data(seed_settings):
+    answer = rag.answer(
+        "Which empirical data set is used to illustrate the extended mixture-of-experts model?",
+        settings=seed_settings,
+    )
+    assert "longitudinal mathematics achievement data" in answer.body
+    assert_well_cited(answer, seed_settings)
