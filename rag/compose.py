@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .facets import asks_quantity, counted, measured, reports_quantity, roles
+from .facets import asking_part, asks_quantity, counted, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
 from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper, own_names
@@ -349,13 +349,13 @@ def _supporting(
     ruled_out = [e.fitted for _, e in judged if e.false_premise and e.fitted >= THRESHOLD]
     if ruled_out and max(ruled_out) > max((e.probability for _, e in supported), default=0.0):
         return []
-    quantity = asks_quantity(question)
+    quantity = asks_quantity(asking_part(question))
     if quantity:
         # "How many parameters does X have?" is not answered by a paper that states no number.
         # "How does it stack up against X, especially in how much experience it needs?":
         # a comparison, which any number the paper reports beside the question's words
         # answers ("requiring 500X fewer environment interactions").
-        about = frozenset() if "comparison" in profile.facets else measured(question)
+        about = frozenset() if "comparison" in profile.facets else measured(asking_part(question))
         supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
     if not supported:
         return []

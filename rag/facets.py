@@ -209,6 +209,21 @@ def _keyword_setting(question: str) -> re.Match[str] | None:
     return None if _QUESTION_WORD.search(question) else _SETTING.search(question)
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+
+
+def asking_part(question: str) -> str:
+    """The sentences that ask (end in "?"), where others only set the scene.
+
+    "Back in grad school I always wondered how much randomness to allow. ... What
+    happens to its behaviour when that knob is high or low?" asks what happens, not
+    how much.
+    """
+    parts = _SENTENCE_END.split(question.strip())
+    asking = [p for p in parts if p.endswith("?")]
+    return " ".join(asking) if asking and len(asking) < len(parts) else question
+
+
 def asks_quantity(question: str) -> bool:
     """True when the question asks for a number ("how many ...", "what accuracy ...").
 

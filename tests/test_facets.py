@@ -10,6 +10,7 @@ import pytest
 import rag
 from rag.facets import (
     asked,
+    asking_part,
     asks_quantity,
     counted,
     measured,
@@ -889,6 +890,12 @@ def test_generic_initialisms_and_plain_hyphen_words_name_nothing():
 def test_what_controls_how_fast_asks_for_a_cause_not_a_number():
     assert not asks_quantity("What controls how fast a model learns a given concept?")
     assert asks_quantity("How fast does it learn a given concept?")
+
+
+def test_a_quantity_in_the_scene_setting_is_not_asked():
+    scene = "Back in grad school I always wondered how much randomness to allow in the hidden states."
+    assert not asks_quantity(asking_part(f"{scene} What happens when that knob is high or low?"))
+    assert asks_quantity(asking_part(f"{scene} How much does the knob change the error?"))
 
 
 def test_the_code_of_two_named_papers_cites_both(seed_settings):
