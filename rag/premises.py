@@ -27,9 +27,13 @@ _USES = re.compile(
     r"(?<!\bthat )(?<!\bwhich )(?<!\bwho )(?<!\bthan )(?<!\bis )(?<!\bare )"
     r"(?<!\bwas )(?<!\bwere )(?<!\bbeen )(?<!\bbe )"
     r"\b(?:needs?|needed|requir\w*|rel(?:y|ies|ying|ied) on|depends? on|uses?|using|"
-    r"used|leverag\w*|employ\w*|must (?:keep|maintain|store|have))\b((?:\s+[\w-]+){1,5})",
+    r"used|leverag\w*|employ\w*|must (?:keep|maintain|store|have)|keeps?|keeping|maintains?|maintaining|"
+    r"stores?|storing)\b((?:\s+[\w-]+){1,5})",
     _I,
 )
+# "How was DiffuseVAE explicitly trained to optimise the tradeoff?" of a paper that gets
+# it "without explicitly training for such an objective": the training is the premise.
+_TRAINED_FOR = re.compile(r"\b(?:explicitly|directly|specifically)\s+(train\w*(?:\s+[\w-]+){0,4})", _I)
 # Where a question takes something as given: a why/how/what/which question, or "why",
 # "since", "given that" anywhere ("does it ...?" asks, and takes nothing). ``_PRESUPPOSES``
 # reads only the question's opening; ``_ASSUMES`` the opening of any of its sentences (the
@@ -77,7 +81,7 @@ def presupposed_uses(question: str) -> frozenset[str]:
     """
     if not _PRESUPPOSES.search(question) or _ASKS_WITHOUT.search(question):
         return frozenset()
-    used = [m[1] for m in _USES.finditer(question)] + [m[1] for m in _USED_FIRST.finditer(question)]
+    used = [m[1] for pattern in (_USES, _USED_FIRST, _TRAINED_FOR) for m in pattern.finditer(question)]
     # "How does it use label-free training?" names a way of doing without.
     return frozenset(t for phrase in used for t in terms(_DONE_WITHOUT.sub(" ", phrase)))
 
@@ -107,7 +111,10 @@ def presupposes_without(uses: frozenset[str], text: str) -> bool:
 # dataset?" of one that takes "a small set of unlabeled images": the question takes as
 # given one side of a contrast of which the paper states only the other side.
 _CONTRARIES = (
-    (re.compile(r"\bfrom scratch\b", _I), re.compile(r"\bpre-?trained\b|\bfine-?tun\w*", _I)),
+    (
+        re.compile(r"\bfrom scratch\b", _I),
+        re.compile(r"\bpre-?trained\b|\bfine-?tun\w*|\bplug-and-play\b", _I),
+    ),
     (re.compile(r"\bgradual\w*", _I), re.compile(r"\b(?:sudden|abrupt)\w*", _I)),
     (re.compile(r"\binconsistent\w*", _I), re.compile(r"\bconsistent\w*", _I)),
     (
@@ -166,13 +173,18 @@ def prefers_other(preferred: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]
 
 def presupposed_contraries(question: str) -> tuple[int, ...]:
     """Which ``_CONTRARIES`` a question takes one side of as given."""
-    # "How does it avoid retraining from scratch?" speaks of doing without.
-    if not _ASSUMES.search(question) or _ASKS_WITHOUT.search(question):
+    if not _ASSUMES.search(question):
         return ()
     # "How does LAF compare with unlearning methods that use full labels?": what it is
     # compared with is not taken as given of the paper.
     question = _COMPARED_WITH.split(question, maxsplit=1)[0]
-    return tuple(i for i, (side, _) in enumerate(_CONTRARIES) if side.search(question))
+    # "How does it avoid retraining from scratch?" speaks of doing without; "why must it be
+    # trained from scratch instead of ...?" takes the side, whatever it says after.
+    return tuple(
+        i
+        for i, (side, _) in enumerate(_CONTRARIES)
+        if (m := side.search(question)) and not _ASKS_WITHOUT.search(question, 0, m.start())
+    )
 
 
 def states_contrary(asked: tuple[int, ...], text: str) -> bool:

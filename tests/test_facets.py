@@ -934,3 +934,17 @@ def test_data_described_without_the_word_dataset_answers_which_data(seed_setting
     )
     assert "longitudinal mathematics achievement data" in answer.body
     assert_well_cited(answer, seed_settings)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How was DiffuseVAE explicitly trained to optimise the speed versus quality tradeoff?",
+        "how does the hierarchical bayesian meta learning model keep full computational graphs per episode?",
+        "why does smooth diffusion have to be trained from scratch instead of working with existing models",
+    ],
+)
+def test_a_premise_the_paper_says_it_does_without_is_refused(seed_settings, question):
+    """ "without explicitly training for such an objective", "not required to maintain computational
+    graphs", "a plug-and-play Smooth-LoRA to work with various community models"."""
+    assert rag.answer(question, settings=seed_settings).abstained
