@@ -216,15 +216,30 @@ _MODIFIED = re.compile(
     rf"(?<![\w-])({'|'.join(sorted(OPPOSITES, key=len, reverse=True))})\b((?:[\s-]+[\w-]+){{1,2}})", _I
 )
 _NON = re.compile(r"\bnon-(?=\w)", _I)
+_BASE = {"increases": "increase", "increased": "increase", "decreases": "decrease", "decreased": "decrease"}
+
+
+# "the likelihood of preferred responses often decreases": the change after what changes.
+_CHANGES_AFTER = re.compile(r"\b(increas|decreas)(?:es|ed)\b", _I)
+# How many words before it may name what changes ("the likelihood of preferred responses often").
+_CHANGE_WINDOW = 6
 
 
 def modified(text: str) -> frozenset[tuple[str, str]]:
-    """(modifier, first term of what it modifies): "500x more environment interactions" -> (more, environ)."""
+    """(modifier, first term of what it modifies): "500x more environment interactions" -> (more, environ).
+
+    "The likelihood of preferred responses often decreases" -> (decrease, likelihood), as
+    "decrease the likelihood" is.
+    """
     found = set()
     for match in _MODIFIED.finditer(_NON.sub("non", text)):  # "non-linear" is "nonlinear"
         head = terms(match[2])
         if head:
-            found.add((match[1].lower(), head[0]))
+            word = match[1].lower()
+            found.add((_BASE.get(word, word), head[0]))
+    for match in _CHANGES_AFTER.finditer(text):
+        before = " ".join(re.split(r"[.;:,]", text[: match.start()])[-1].split()[-_CHANGE_WINDOW:])
+        found.update((match[1].lower() + "e", t) for t in terms(before))
     return frozenset(found)
 
 
@@ -240,6 +255,31 @@ def presupposed_modifiers(question: str) -> frozenset[tuple[str, str]]:
     # "higher or lower FID?" asks which; it presupposes neither.
     said = set(re.findall(r"\w+", _NON.sub("non", question).lower()))
     return frozenset((m, h) for m, h in modified(question) if not OPPOSITES[m] & said)
+
+
+# "Why did PartSLIP++ drop SAM and go back to bounding boxes?" of a paper that utilizes
+# SAM: what the question says was dropped is a name the paper uses and never drops.
+_DROPPED = re.compile(
+    r"\b(?i:drop(?:s|ped|ping)?|abandon\w*|discard\w*|remov(?:e|es|ed|ing)|ditch\w*|stop(?:s|ped)? using|"
+    r"no longer us\w*|g[eo]t rid of)\s+(?i:the\s+|its\s+|their\s+)?([A-Z][\w+-]*[A-Z0-9][\w+-]*)\b"
+)
+_DROPS = r"drop\w*|remov\w*|replac\w*|without|instead of|rather than|abandon\w*|discard\w*|unlike"
+
+
+def presupposed_drops(question: str) -> tuple[str, ...]:
+    """Names a why/how/what question says the paper dropped: "why did X drop SAM" -> SAM."""
+    if not _PRESUPPOSES.search(question):
+        return ()
+    return tuple(m[1] for m in _DROPPED.finditer(question))
+
+
+def still_uses(dropped: tuple[str, ...], text: str) -> bool:
+    """True when the text names a ``dropped`` thing and never speaks of doing without it."""
+    return any(
+        re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text)
+        and not re.search(rf"\b(?:{_DROPS})\b[^.;]{{0,80}}(?<![\w-]){re.escape(name)}(?![\w-])", text, _I)
+        for name in dropped
+    )
 
 
 def says_opposite(stated: frozenset[tuple[str, str]], text: str) -> bool:
@@ -270,6 +310,9 @@ _GOOD_WORD = re.compile(
 )
 
 
+_SUBJECT = re.compile(r"\bthat\s+((?:[\w-]+\s+){1,5})$", _I)
+
+
 def bad_outcomes(question: str) -> tuple[frozenset[str], ...]:
     """What a why-question takes to go badly: "why does it do worse on rare items" -> {rare, item}."""
     if not _WHY.search(question):
@@ -279,6 +322,10 @@ def bad_outcomes(question: str) -> tuple[frozenset[str], ...]:
         about = terms(m[1])
         if m[0].lower().startswith("avoided"):  # "why should text prompts be avoided for ...": both sides
             about = terms(" ".join(question[: m.start()].split()[-4:])) + about
+        elif subject := _SUBJECT.search(question, 0, m.start()):
+            # "find that violating the cross-fitting assumptions ruins the estimates": what
+            # does the harm is part of the outcome ("violations ... largely inconsequential").
+            about = terms(subject[1]) + about
         if len(about) >= 2:
             found.append(frozenset(about))
     return tuple(found)

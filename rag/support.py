@@ -84,12 +84,14 @@ from .premises import (
     preferences,
     prefers_other,
     presupposed_contraries,
+    presupposed_drops,
     presupposed_modifiers,
     presupposed_uses,
     presupposes_without,
     reports_opposite,
     says_opposite,
     states_contrary,
+    still_uses,
 )
 
 if TYPE_CHECKING:
@@ -449,6 +451,7 @@ class SupportModel:
             or profile.modifiers
             or profile.contraries
             or profile.preferred
+            or profile.dropped
         ):
             # "a user study with 10,000 programmers" (it had 535), "raised it from 33.4% to
             # 74.4%" (it fell from 74.4% to 33.4%): a premise the paper does not state.
@@ -473,6 +476,8 @@ class SupportModel:
                 premise += ("states the contrary",)
             if prefers_other(profile.preferred, text):
                 premise += ("uses the other",)
+            if still_uses(profile.dropped, text):
+                premise += ("still uses it",)
             unanswered += premise
         if profile.metadata:
             unanswered += ("authors or date",)
@@ -697,6 +702,7 @@ class QuestionProfile:
     # "A instead of B" taken as given, as the terms of each (``premises.preferences``).
     preferred: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
     contraries: tuple[int, ...] = ()  # contrasts it takes one side of (``premises.presupposed_contraries``)
+    dropped: tuple[str, ...] = ()  # names it says the paper dropped (``premises.presupposed_drops``)
     # The things a textbook question asks to define or tell apart, as written and as
     # (spelling-corrected) terms (``facets.asks_definition``).
     definition: tuple[str, ...] = ()
@@ -940,6 +946,7 @@ def _profile(
         details=asks_details(question),
         modifiers=presupposed_modifiers(question),
         contraries=presupposed_contraries(question),
+        dropped=presupposed_drops(question),
         preferred=preferences(question),
         general=asks_in_general(question),
         question=question,

@@ -942,9 +942,14 @@ def test_data_described_without_the_word_dataset_answers_which_data(seed_setting
         "How was DiffuseVAE explicitly trained to optimise the speed versus quality tradeoff?",
         "how does the hierarchical bayesian meta learning model keep full computational graphs per episode?",
         "why does smooth diffusion have to be trained from scratch instead of working with existing models",
+        "Why did PartSLIP++ drop SAM and go back to using 2D bounding boxes?",
+        "Why does DPO always increase the likelihood of preferred responses?",
+        "Why did the panel data study find that violating the cross-fitting assumptions ruins DML estimates?",
     ],
 )
 def test_a_premise_the_paper_says_it_does_without_is_refused(seed_settings, question):
     """ "without explicitly training for such an objective", "not required to maintain computational
-    graphs", "a plug-and-play Smooth-LoRA to work with various community models"."""
+    graphs", "a plug-and-play Smooth-LoRA to work with various community models", "we utilize ...
+    SAM", "the likelihood of preferred responses often decreases", "violations of the cross-fitting
+    assumptions ... largely inconsequential"."""
     assert rag.answer(question, settings=seed_settings).abstained
