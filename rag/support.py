@@ -175,8 +175,12 @@ def _name_part(token: str) -> str:
     return token
 
 
-def question_entities(question: str) -> list[str]:
-    """Named things in a question, as entity keys ("CIFAR-100" -> "cifar100")."""
+def question_entities(question: str, cased: Container[str] = ()) -> list[str]:
+    """Named things in a question, as entity keys ("CIFAR-100" -> "cifar100").
+
+    In a question typed all in lower case, a word some paper writes in mixed case
+    (``cased``: "celeba" for "CelebA") is a name too.
+    """
     initial = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     # All-caps or all-lower questions carry no case signal; only digits count then.
     no_case = question.upper() == question or question.lower() == question
@@ -186,7 +190,9 @@ def question_entities(question: str) -> list[str]:
         if _CONTRACTION_RE.fullmatch(token) or _MULTIPLIER_RE.fullmatch(token):
             continue  # "I'm"; "10x" is a stated number (``facets.stated_numbers``), not a name
         if no_case:
-            keep = any(c.isdigit() for c in token) and any(c.isalpha() for c in token)
+            keep = (any(c.isdigit() for c in token) and any(c.isalpha() for c in token)) or (
+                question.lower() == question and entity_key(token) in cased
+            )
         else:
             keep = _is_entity(token, m.start() in initial)
         if keep:
@@ -325,6 +331,7 @@ class SupportModel:
         self.long_forms = _LongForms()
         self._title_names: Counter[str] = Counter()
         self._paper_names: Counter[str] = Counter()  # one-word names papers go by (``_single_names``)
+        self._cased: Counter[str] = Counter()  # names papers write in mixed case (``_cased_names``)
         self._last_profile: tuple[tuple[str, bytes | None], QuestionProfile] | None = None
 
     @classmethod
@@ -353,6 +360,7 @@ class SupportModel:
         self.long_forms.change(found, +1)
         self._title_names.update(set(_title_names(paper.title)))
         self._paper_names.update(_single_names(paper))
+        self._cased.update(_cased_names(words))
 
     def remove(self, paper: Paper) -> None:
         """Forget a paper (the same object or version that was added)."""
@@ -368,6 +376,8 @@ class SupportModel:
                 del self._title_names[name]
         self._paper_names.subtract(_single_names(paper))
         self._paper_names = +self._paper_names
+        self._cased.subtract(_cased_names(_WORD_RE.findall(f"{paper.title} {paper.abstract}")))
+        self._cased = +self._cased
 
     @property
     def title_names(self) -> KeysView[str]:
@@ -587,7 +597,7 @@ class SupportModel:
         key = (question, None if vector is None else vector.tobytes())
         last = self._last_profile
         if last is None or last[0] != key:
-            last = (key, _profile(question, self._lexical, self.background, vector))
+            last = (key, _profile(question, self._lexical, self.background, vector, self._cased.keys()))
             self._last_profile = last
         return last[1]
 
@@ -612,6 +622,11 @@ def _title_names(title: str) -> list[str]:
 def _mixed_case_words(title: str) -> list[str]:
     """Words of a title with capitals inside, not all capitals: "CycleDiffusion", "DiffuseVAE"."""
     return [t for t in _WORD_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()]
+
+
+def _cased_names(words: Iterable[str]) -> set[str]:
+    """Keys of the words written in mixed case, a capital after a small letter: "CelebA", "StyleGAN"."""
+    return {entity_key(w) for w in words if len(w) >= 4 and re.search(r"[a-z][A-Z]", w)}
 
 
 def _single_names(paper: Paper) -> set[str]:
@@ -878,7 +893,11 @@ _METADATA_RE = re.compile(
 
 
 def _profile(
-    question: str, lexical: LexicalIndex, background: Background | None, vector: np.ndarray | None
+    question: str,
+    lexical: LexicalIndex,
+    background: Background | None,
+    vector: np.ndarray | None,
+    cased: Container[str] = (),
 ) -> QuestionProfile:
     def corrected(raw: list[str], stems: list[str]) -> list[str]:
         return [_spelling(t, lexical, background, w) or t for w, t in zip(raw, stems, strict=True)]
@@ -894,7 +913,7 @@ def _profile(
     weights = {t: lexical.idf(t) for t in dict.fromkeys(question_terms)}
     framing = _FRAME | _requested(question)
     content = {t: w for t, w in weights.items() if t not in framing} or weights
-    names = tuple(question_entities(question))
+    names = tuple(question_entities(question, cased))
     misspelled = frozenset(n for n in names if _spelling(n, lexical, background))
     alternatives = or_alternatives(question), or_term_alternatives(question)
     outside, topical, covered, choices = None, {}, 0.0, ()

@@ -953,3 +953,13 @@ def test_a_premise_the_paper_says_it_does_without_is_refused(seed_settings, ques
     SAM", "the likelihood of preferred responses often decreases", "violations of the cross-fitting
     assumptions ... largely inconsequential"."""
     assert rag.answer(question, settings=seed_settings).abstained
+
+
+def test_a_lower_case_question_names_what_papers_write_in_mixed_case(seed_settings):
+    assert question_entities("does it report fid on celeba", {"celeba"}) == ["celeba"]
+    assert question_entities("Does it report FID on celeba?", {"celeba"}) == ["fid"]
+    answer = rag.answer(
+        "what log-likelihood does the martingale posterior neural process get on the celeba completion task",
+        settings=seed_settings,
+    )
+    assert answer.abstained  # its abstract never mentions CelebA
