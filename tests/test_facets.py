@@ -959,7 +959,8 @@ def test_a_lower_case_question_names_what_papers_write_in_mixed_case(seed_settin
     assert question_entities("does it report fid on celeba", {"celeba"}) == ["celeba"]
     assert question_entities("Does it report FID on celeba?", {"celeba"}) == ["fid"]
     answer = rag.answer(
-        "what log-likelihood does the martingale posterior neural process get on the celeba completion task",
+        "what log-likelihood does the martingale posterior neural process get on the celeba image "
+        "completion task",
         settings=seed_settings,
     )
     assert answer.abstained  # its abstract never mentions CelebA
