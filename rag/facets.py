@@ -60,7 +60,10 @@ _ASKS = {
     "how": re.compile(
         r"\b(how (?:does|do|is|are|can|did)|approach\w*|methods?|mechanism|ingredients?|techniques?|"
         r"architecture|procedure|trick|idea|works?|trained|learns?|uses?|using|rel(?:y|ies)|based on|"
-        r"instead|steps?|stages?|modules?|components?)\b",
+        r"instead|steps?|stages?|modules?|components?|design choices?|"
+        # "What regularization does Smooth Diffusion introduce ...?": the thing it uses.
+        r"what (?:[\w-]+\s+){1,3}(?:does|do|did)\b.{0,80}\b(?:introduce|use|propose|employ|adopt|add|devise|"
+        r"design|apply|build on|rely on))\b",
         _I,
     ),
     "what": re.compile(
