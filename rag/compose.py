@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .facets import asking_part, asks_quantity, counted, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
-from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper, own_names
+from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, name_terms, names_paper, own_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -326,7 +326,11 @@ def compose(
     many = len(chosen) > 1
     limit = SENTENCES_PER_PAPER if not many or by_name else SENTENCES_PER_LISTED_PAPER + pointed
     for number, (hit, probability) in enumerate(chosen, start=1):
-        picked = _pick_sentences(hit, profile.weights, limit, facets)
+        # "How does CausalDiffAE generate counterfactual images?": the paper's name picks
+        # the paper, not its sentences; those that repeat it are not for that more to the point.
+        names = name_terms(hit.paper)
+        weights = {t: w * (0.5 if t in names else 1.0) for t, w in profile.weights.items()}
+        picked = _pick_sentences(hit, weights, limit, facets)
         snippet = _span(hit.paper.abstract, picked)
         citations.append(Citation(number, hit.paper_id, hit.title, snippet, probability))
         cited = " ".join(_cite(p.text, number) for p in picked)

@@ -629,13 +629,21 @@ def _cased_names(words: Iterable[str]) -> set[str]:
     return {entity_key(w) for w in words if len(w) >= 4 and re.search(r"[a-z][A-Z]", w)}
 
 
+def name_terms(paper: Paper) -> frozenset[str]:
+    """The terms of the one-word names a paper goes by ("CausalDiffAE" -> causaldiffa)."""
+    return frozenset(t for n in _single_words(paper) for t in terms(n))
+
+
 def _single_names(paper: Paper) -> set[str]:
     """The one-word names a question may call the paper by ("DiffuseVAE", "CycleDiffusion"), as keys."""
+    return {entity_key(n) for n in _single_words(paper)}
+
+
+def _single_words(paper: Paper) -> list[str]:
     head = paper.title.split(":")[0]
     found = [head] if " " not in head.strip() else []
     found += _mixed_case_words(paper.title)
-    found += [n for n in own_names(paper.abstract) if " " not in n]
-    return {entity_key(n) for n in found}
+    return found + [n for n in own_names(paper.abstract) if " " not in n]
 
 
 def _phrase(text: str) -> str:

@@ -964,3 +964,11 @@ def test_a_lower_case_question_names_what_papers_write_in_mixed_case(seed_settin
         settings=seed_settings,
     )
     assert answer.abstained  # its abstract never mentions CelebA
+
+
+def test_the_papers_name_picks_the_paper_more_than_its_sentences(seed_settings):
+    """Every SESA sentence says "SESA"; the one about its data and task is the answer."""
+    answer = rag.answer("What task and data was SESA applied to?", settings=seed_settings)
+    assert "Job-Profile relevance in LinkedIn" in answer.body
+    assert "collaborative skills data" in answer.body
+    assert_well_cited(answer, seed_settings)
