@@ -134,13 +134,17 @@ def test_holdout_questions(holdout):
 # corpora, code, other questions or results), each by its own procedure, each committed
 # before it was scored and scored once as held-out data (README); each then guided later
 # changes (the ninth to eleventh their false refusals' fixes, made after their scoring):
-# all validation data now. Floors sit about one question below the measurements, so they
-# catch regressions, not noise (answers are deterministic). Measured: final facts 0.654,
-# recall 0.833 (50 of 60), false refusals 2 of 80; blind 0.738, 0.817 (49), 1 of 80;
-# sealed 0.756, 0.917 (55), 1 of 80; fourth 0.719, 0.833 (50), 0 of 80; fifth 0.685,
-# 0.867 (52), 2 of 80; sixth 0.800, 0.850 (51), 0 of 80; seventh 0.744, 0.750 (45),
-# 0 of 80; eighth 0.688, 0.733 (44), 1 of 80; ninth 0.767, 0.783 (47), 0 of 80; tenth
-# 0.773, 0.750 (45), 1 of 80; eleventh 0.781, 0.783 (47), 0 of 80.
+# all validation data now. The twelfth and thirteenth (held out in the sixth round, scored
+# once at its end) and survey_dev / journalist_dev (written by the same two procedures by
+# other helpers, tuned on) join them. Floors sit about one question below the
+# measurements, so they catch regressions, not noise (answers are deterministic).
+# Measured: final facts 0.665, recall 0.833 (50 of 60), false refusals 1 of 80; blind
+# 0.744, 0.817 (49), 1 of 80; sealed 0.769, 0.917 (55), 1 of 80; fourth 0.731, 0.833 (50),
+# 0 of 80; fifth 0.679, 0.867 (52), 2 of 80; sixth 0.808, 0.867 (52), 0 of 80; seventh
+# 0.744, 0.750 (45), 0 of 80; eighth 0.719, 0.733 (44), 0 of 80; ninth 0.779, 0.800 (48),
+# 0 of 80; tenth 0.773, 0.750 (45), 1 of 80; eleventh 0.794, 0.783 (47), 0 of 80; twelfth
+# 0.744, 0.800 (48), 6 of 80; thirteenth 0.617, 0.850 (51), 13 of 80; survey_dev 0.644,
+# 0.850 (51), 6 of 80; journalist_dev 0.671, 0.950 (57), 1 of 80.
 BLIND_FLOORS = {
     "final_questions.jsonl": {"facts": 0.63, "recall": 0.81, "false_rate": 0.0375},
     "blind_questions.jsonl": {"facts": 0.70, "recall": 0.80, "false_rate": 0.025},
@@ -153,6 +157,11 @@ BLIND_FLOORS = {
     "ninth_questions.jsonl": {"facts": 0.74, "recall": 0.76, "false_rate": 0.0125},
     "tenth_questions.jsonl": {"facts": 0.75, "recall": 0.73, "false_rate": 0.025},
     "eleventh_questions.jsonl": {"facts": 0.76, "recall": 0.76, "false_rate": 0.0125},
+    # Sixth round: two held-out sets (scored once, at its end) and their dev twins.
+    "twelfth_questions.jsonl": {"facts": 0.72, "recall": 0.78, "false_rate": 0.075},
+    "thirteenth_questions.jsonl": {"facts": 0.60, "recall": 0.83, "false_rate": 0.1625},
+    "survey_dev_questions.jsonl": {"facts": 0.62, "recall": 0.83, "false_rate": 0.075},
+    "journalist_dev_questions.jsonl": {"facts": 0.65, "recall": 0.93, "false_rate": 0.0125},
 }
 
 
