@@ -331,7 +331,7 @@ class SupportModel:
         self.long_forms = _LongForms()
         self._title_names: Counter[str] = Counter()
         self._paper_names: Counter[str] = Counter()  # one-word names papers go by (``_single_names``)
-        self._cased: Counter[str] = Counter()  # names papers write in mixed case (``_cased_names``)
+        self._cased = _CasedNames()
         self._last_profile: tuple[tuple[str, bytes | None], QuestionProfile] | None = None
 
     @classmethod
@@ -360,7 +360,7 @@ class SupportModel:
         self.long_forms.change(found, +1)
         self._title_names.update(set(_title_names(paper.title)))
         self._paper_names.update(_single_names(paper))
-        self._cased.update(_cased_names(words))
+        self._cased.add(words)
 
     def remove(self, paper: Paper) -> None:
         """Forget a paper (the same object or version that was added)."""
@@ -376,8 +376,7 @@ class SupportModel:
                 del self._title_names[name]
         self._paper_names.subtract(_single_names(paper))
         self._paper_names = +self._paper_names
-        self._cased.subtract(_cased_names(_WORD_RE.findall(f"{paper.title} {paper.abstract}")))
-        self._cased = +self._cased
+        self._cased.remove(_WORD_RE.findall(f"{paper.title} {paper.abstract}"))
 
     @property
     def title_names(self) -> KeysView[str]:
@@ -597,7 +596,7 @@ class SupportModel:
         key = (question, None if vector is None else vector.tobytes())
         last = self._last_profile
         if last is None or last[0] != key:
-            last = (key, _profile(question, self._lexical, self.background, vector, self._cased.keys()))
+            last = (key, _profile(question, self._lexical, self.background, vector, self._cased))
             self._last_profile = last
         return last[1]
 
@@ -624,9 +623,36 @@ def _mixed_case_words(title: str) -> list[str]:
     return [t for t in _WORD_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()]
 
 
-def _cased_names(words: Iterable[str]) -> set[str]:
-    """Keys of the words written in mixed case, a capital after a small letter: "CelebA", "StyleGAN"."""
-    return {entity_key(w) for w in words if len(w) >= 4 and re.search(r"[a-z][A-Z]", w)}
+class _CasedNames(Container[str]):
+    """Names papers write in mixed case ("CelebA", "StyleGAN"), as keys, counted per paper.
+
+    A key is in it when more papers write it so than all in lower case: "generating"
+    is no name because one abstract writes "GENeRATinG".
+    """
+
+    def __init__(self) -> None:
+        self._mixed: Counter[str] = Counter()
+        self._lower: Counter[str] = Counter()
+
+    @staticmethod
+    def _split(words: Iterable[str]) -> tuple[set[str], set[str]]:
+        long = [w for w in words if len(w) >= 4]
+        mixed = {entity_key(w) for w in long if re.search(r"[a-z][A-Z]", w)}
+        return mixed, {entity_key(w) for w in long if w.islower()}
+
+    def add(self, words: Iterable[str]) -> None:
+        mixed, lower = self._split(words)
+        self._mixed.update(mixed)
+        self._lower.update(lower)
+
+    def remove(self, words: Iterable[str]) -> None:
+        mixed, lower = self._split(words)
+        self._mixed.subtract(mixed)
+        self._lower.subtract(lower)
+        self._mixed, self._lower = +self._mixed, +self._lower
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._mixed.get(key, 0) > self._lower.get(key, 0)
 
 
 def name_terms(paper: Paper) -> frozenset[str]:
