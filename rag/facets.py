@@ -413,6 +413,7 @@ _DATA_WORDS = re.compile(
 )
 
 
+_KIND_OF = re.compile(r"\b(?:kinds?|types?|sorts?)\s+of\b", _I)
 _BY_NAME = re.compile(r"\b(?:by name|names?|named|specific|exact)\b", _I)
 
 
@@ -422,7 +423,10 @@ def asks_which_data(question: str) -> str:
     ``names``: which datasets, by name ("which specific datasets"); ``any``: which
     (a count answers: "three public real-world datasets"); empty: neither.
     """
-    if not _WHICH_DATA.search(question):
+    match = _WHICH_DATA.search(question)
+    # "On what kind of benchmark was it tested?" is answered by "simulated visuomotor
+    # manipulation problems": a kind, not a name or a count.
+    if not match or _KIND_OF.search(match[0]):
         return ""
     return "names" if _BY_NAME.search(question) else "any"
 

@@ -963,7 +963,9 @@ def _profile(
         choices = tuple(
             g
             for g in (tuple(fix.get(t, t) for t in g) for g in or_term_alternatives(question, choices=True))
-            if rare(t in topical for t in g) and all(t in content for t in g)
+            if rare(t in topical for t in g)
+            and all(t in content for t in g)
+            and not _DIRECTIONS.issuperset(g)
         )
     # "Is it about audio synthesis or image generation?" offers the kind; it does not ask for it.
     offers = OR_RE.search(question)
@@ -1016,6 +1018,9 @@ def _profile(
     )
 
 
+# "Did it raise or lower the refusal rate?" asks which way, and "reducing the refusal rate
+# from 74.4% to 33.4%" answers in neither word: a choice of direction is no choice of things.
+_DIRECTIONS = frozenset(terms("raise lower increase decrease rise fall improve worsen higher more less"))
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+")
 # A sentence about the asker's own work that asks nothing: "I'm trying to ...", "we record
 # ...", "my data" (not "I know Householder reflections are slow on GPUs").

@@ -972,3 +972,24 @@ def test_the_papers_name_picks_the_paper_more_than_its_sentences(seed_settings):
     assert "Job-Profile relevance in LinkedIn" in answer.body
     assert "collaborative skills data" in answer.body
     assert_well_cited(answer, seed_settings)
+
+
+def test_a_choice_of_direction_is_answered_by_the_change_in_other_words(seed_settings):
+    """ "raise or lower?" of "reducing the refusal rate from 74.4% to 33.4%"."""
+    answer = rag.answer(
+        "Did likelihood displacement raise or lower the refusal rate of Llama-3-8B-Instruct, "
+        "and by how much?",
+        settings=seed_settings,
+    )
+    assert "74.4%" in answer.body
+    assert_well_cited(answer, seed_settings)
+
+
+def test_what_kind_of_benchmark_is_answered_by_a_description(seed_settings):
+    answer = rag.answer(
+        "On what kind of benchmark was the idea of pretraining by guessing the action taken between "
+        "two consecutive frames tested for imitation?",
+        settings=seed_settings,
+    )
+    assert not answer.abstained
+    assert answer.citations[0].title.startswith("Inverse Dynamics Pretraining")
