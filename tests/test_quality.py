@@ -143,8 +143,9 @@ def test_holdout_questions(holdout):
 # 0 of 80; fifth 0.679, 0.867 (52), 2 of 80; sixth 0.808, 0.867 (52), 0 of 80; seventh
 # 0.744, 0.750 (45), 0 of 80; eighth 0.719, 0.733 (44), 0 of 80; ninth 0.779, 0.800 (48),
 # 0 of 80; tenth 0.773, 0.750 (45), 1 of 80; eleventh 0.794, 0.783 (47), 0 of 80; twelfth
-# 0.769, 0.800 (48), 4 of 80 (6 when scored; two fixed after); thirteenth 0.617, 0.850 (51), 13 of 80; survey_dev 0.644,
-# 0.850 (51), 6 of 80; journalist_dev 0.671, 0.950 (57), 1 of 80.
+# 0.769, 0.800 (48), 4 of 80 (6 when scored; two fixed after); thirteenth 0.617, 0.850
+# (51), 13 of 80; survey_dev 0.644, 0.850 (51), 6 of 80; journalist_dev 0.671, 0.950 (57),
+# 1 of 80.
 BLIND_FLOORS = {
     "final_questions.jsonl": {"facts": 0.63, "recall": 0.81, "false_rate": 0.0375},
     "blind_questions.jsonl": {"facts": 0.70, "recall": 0.80, "false_rate": 0.025},
