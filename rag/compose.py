@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .facets import asking_part, asks_quantity, counted, measured, reports_quantity, roles
 from .index import Passage
 from .lexical import terms
-from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, name_terms, names_paper, own_names
+from .support import THRESHOLD, Evidence, QuestionProfile, SupportModel, names_paper, own_names
 
 if TYPE_CHECKING:
     import numpy as np
@@ -328,7 +328,7 @@ def compose(
     for number, (hit, probability) in enumerate(chosen, start=1):
         # "How does CausalDiffAE generate counterfactual images?": the paper's name picks
         # the paper, not its sentences; those that repeat it are not for that more to the point.
-        names = name_terms(hit.paper)
+        names = model.name_terms(hit.paper_id)
         weights = {t: w * (0.5 if t in names else 1.0) for t, w in profile.weights.items()}
         picked = _pick_sentences(hit, weights, limit, facets)
         snippet = _span(hit.paper.abstract, picked)
@@ -353,13 +353,14 @@ def _supporting(
     ruled_out = [e.fitted for _, e in judged if e.false_premise and e.fitted >= THRESHOLD]
     if ruled_out and max(ruled_out) > max((e.probability for _, e in supported), default=0.0):
         return []
-    quantity = asks_quantity(asking_part(question))
+    asking = asking_part(question)
+    quantity = asks_quantity(asking)
     if quantity:
         # "How many parameters does X have?" is not answered by a paper that states no number.
         # "How does it stack up against X, especially in how much experience it needs?":
         # a comparison, which any number the paper reports beside the question's words
         # answers ("requiring 500X fewer environment interactions").
-        about = frozenset() if "comparison" in profile.facets else measured(asking_part(question))
+        about = frozenset() if "comparison" in profile.facets else measured(asking)
         supported = [(h, e) for h, e in supported if _states_number(h, profile.weights, about)]
     if not supported:
         return []

@@ -212,7 +212,7 @@ def _keyword_setting(question: str) -> re.Match[str] | None:
     return None if _QUESTION_WORD.search(question) else _SETTING.search(question)
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")  # between a question's sentences
 
 
 def asking_part(question: str) -> str:
@@ -222,7 +222,7 @@ def asking_part(question: str) -> str:
     happens to its behaviour when that knob is high or low?" asks what happens, not
     how much.
     """
-    parts = _SENTENCE_END.split(question.strip())
+    parts = SENTENCE_END.split(question.strip())
     asking = [p for p in parts if p.endswith("?")]
     return " ".join(asking) if asking and len(asking) < len(parts) else question
 

@@ -55,6 +55,7 @@ from typing import TYPE_CHECKING
 from .corpus import Paper
 from .facets import (
     OR_RE,
+    SENTENCE_END,
     asked,
     asks_code,
     asks_definition,
@@ -331,6 +332,7 @@ class SupportModel:
         self.long_forms = _LongForms()
         self._title_names: Counter[str] = Counter()
         self._paper_names: Counter[str] = Counter()  # one-word names papers go by (``_single_names``)
+        self._name_terms: dict[str, frozenset[str]] = {}  # their terms, per paper
         self._cased = _CasedNames()
         self._last_profile: tuple[tuple[str, bytes | None], QuestionProfile] | None = None
 
@@ -359,7 +361,9 @@ class SupportModel:
         self._paper_acronyms[pid] = found
         self.long_forms.change(found, +1)
         self._title_names.update(set(_title_names(paper.title)))
-        self._paper_names.update(_single_names(paper))
+        single = _single_words(paper)
+        self._paper_names.update({entity_key(n) for n in single})
+        self._name_terms[pid] = frozenset(t for n in single for t in terms(n))
         self._cased.add(words)
 
     def remove(self, paper: Paper) -> None:
@@ -370,12 +374,9 @@ class SupportModel:
         self._terms.pop(pid, None)
         self._names.pop(pid, None)
         self.long_forms.change(self._paper_acronyms.pop(pid, {}), -1)
-        for name in set(_title_names(paper.title)):
-            self._title_names[name] -= 1
-            if self._title_names[name] <= 0:
-                del self._title_names[name]
-        self._paper_names.subtract(_single_names(paper))
-        self._paper_names = +self._paper_names
+        _discount(self._title_names, set(_title_names(paper.title)))
+        _discount(self._paper_names, _single_names(paper))
+        self._name_terms.pop(pid, None)
         self._cased.remove(_WORD_RE.findall(f"{paper.title} {paper.abstract}"))
 
     @property
@@ -575,6 +576,10 @@ class SupportModel:
         """The IDF-weighted share of the question's terms that the paper contains."""
         return _coverage(profile.content or profile.weights, profile.term_alternatives, self._terms[paper_id])
 
+    def name_terms(self, paper_id: str) -> frozenset[str]:
+        """The terms of the one-word names the paper goes by ("CausalDiffAE" -> causaldiffa)."""
+        return self._name_terms.get(paper_id, frozenset())
+
     def has_term(self, paper_id: str, term: str) -> bool:
         """True when the paper's title or abstract contains the (stemmed) term."""
         return term in self._terms[paper_id]
@@ -623,6 +628,14 @@ def _mixed_case_words(title: str) -> list[str]:
     return [t for t in _WORD_RE.findall(title) if "-" not in t and t[1:].lower() != t[1:] != t[1:].upper()]
 
 
+def _discount(counter: Counter[str], keys: Iterable[str]) -> None:
+    """Take one off each key's count, dropping the keys that reach zero (a paper removed)."""
+    for key in keys:
+        counter[key] -= 1
+        if counter[key] <= 0:
+            del counter[key]
+
+
 class _CasedNames(Container[str]):
     """Names papers write in mixed case ("CelebA", "StyleGAN"), as keys, counted per paper.
 
@@ -647,17 +660,11 @@ class _CasedNames(Container[str]):
 
     def remove(self, words: Iterable[str]) -> None:
         mixed, lower = self._split(words)
-        self._mixed.subtract(mixed)
-        self._lower.subtract(lower)
-        self._mixed, self._lower = +self._mixed, +self._lower
+        _discount(self._mixed, mixed)
+        _discount(self._lower, lower)
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._mixed.get(key, 0) > self._lower.get(key, 0)
-
-
-def name_terms(paper: Paper) -> frozenset[str]:
-    """The terms of the one-word names a paper goes by ("CausalDiffAE" -> causaldiffa)."""
-    return frozenset(t for n in _single_words(paper) for t in terms(n))
 
 
 def _single_names(paper: Paper) -> set[str]:
@@ -1021,7 +1028,6 @@ def _profile(
 # "Did it raise or lower the refusal rate?" asks which way, and "reducing the refusal rate
 # from 74.4% to 33.4%" answers in neither word: a choice of direction is no choice of things.
 _DIRECTIONS = frozenset(terms("raise lower increase decrease rise fall improve worsen higher more less"))
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+")
 # A sentence about the asker's own work that asks nothing: "I'm trying to ...", "we record
 # ...", "my data" (not "I know Householder reflections are slow on GPUs").
 _CONTEXT = re.compile(
@@ -1042,7 +1048,7 @@ def _kinds_asked(
     # "I'm clustering medical images from several hospitals. ... Can someone walk me
     # through the steps of its algorithm?": the asker's own data is context, not asked.
     # (A name it gives its data, "my EHR data", is still a kind, not a name papers lack.)
-    asked = " ".join(s for s in _SENTENCE_SPLIT.split(question) if not _CONTEXT.search(s)) or question
+    asked = " ".join(s for s in SENTENCE_END.split(question) if not _CONTEXT.search(s)) or question
     if asked != question:
         stems = terms(" ".join(raw_words(asked)))
     known = background.words if background is not None else frozenset()
