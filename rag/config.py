@@ -57,6 +57,9 @@ class Settings:
         background: Papers outside the collection that abstention compares against:
             ``bundled`` (4,000 ML abstracts), a ``.npz`` from ``bench/build_background.py``,
             or empty for none (``RAG_BACKGROUND``).
+        glossary: Everyday words for the field's terms, so that "pictures from orbit"
+            count as covered by "satellite imagery": ``bundled``, a TSV file of
+            ``everyday<TAB>technical ; technical`` lines, or empty for none (``RAG_GLOSSARY``).
 
     """
 
@@ -81,6 +84,7 @@ class Settings:
     llm_temperature: float = 0.0
     ui_auth: str = ""
     background: str = "bundled"
+    glossary: str = "bundled"
 
     def __post_init__(self) -> None:
         if self.chunk_sentences < 1:

@@ -37,6 +37,7 @@ from .config import Settings, resolve
 from .corpus import Paper, normalize_title
 from .embeddings import Embedder, get_embedder
 from .errors import IndexIncompatibleError, StoreUnavailableError
+from .glossary import glossary_for
 from .lexical import LexicalIndex, terms
 from .store import Head, PaperRecord, Store, describe_location, drop_shared, location_key, shared_store
 from .support import SupportModel
@@ -173,7 +174,7 @@ class Index:
         self.head = head
         self.embedder: Embedder = get_embedder(settings)
         self.lexical = LexicalIndex()
-        self.support = SupportModel(self.lexical, background_for(settings))
+        self.support = SupportModel(self.lexical, background_for(settings), glossary_for(settings))
         self._lock = _ReadWriteLock()
         self._papers: list[Paper | None] = []  # by position; None where a paper was removed
         self._versions: list[str] = []  # the live version id of each position

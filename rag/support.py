@@ -77,6 +77,7 @@ from .facets import (
     reverses,
     stated_numbers,
 )
+from .glossary import Entry, Glossary
 from .lexical import LexicalIndex, stopwords, terms, within_one_edit
 from .lexical import words as raw_words
 from .premises import (
@@ -321,10 +322,17 @@ class SupportModel:
     added, so an update of n papers costs n papers, not the collection.
     """
 
-    def __init__(self, lexical: LexicalIndex, background: Background | None = None) -> None:
-        """Start empty; ``add`` papers as they are indexed. ``background``: see ``rag/background.py``."""
+    def __init__(
+        self, lexical: LexicalIndex, background: Background | None = None, glossary: Glossary | None = None
+    ) -> None:
+        """Start empty; ``add`` papers as they are indexed.
+
+        ``background``: see ``rag/background.py``; ``glossary``: everyday words for the
+        field's terms (``rag/glossary.py``), ``None`` for none.
+        """
         self._lexical = lexical
         self.background = background
+        self.glossary = glossary
         self._terms: dict[str, _Words] = {}
         self._names: dict[str, _Words] = {}
         self._paper_acronyms: dict[str, dict[str, frozenset[str]]] = {}
@@ -338,10 +346,14 @@ class SupportModel:
 
     @classmethod
     def build(
-        cls, papers: Iterable[Paper], lexical: LexicalIndex, background: Background | None = None
+        cls,
+        papers: Iterable[Paper],
+        lexical: LexicalIndex,
+        background: Background | None = None,
+        glossary: Glossary | None = None,
     ) -> SupportModel:
         """A model over ``papers`` (for scripts; the index adds papers one by one)."""
-        model = cls(lexical, background)
+        model = cls(lexical, background, glossary)
         for paper in papers:
             model.add(paper)
         return model
@@ -440,7 +452,8 @@ class SupportModel:
         outside = profile.outside - similarity if known else 0.0
         outside_terms = 0.0
         if known and profile.topical:
-            mine = _coverage(profile.topical, profile.term_alternatives, self._terms[paper_id])
+            have = self._terms[paper_id]
+            mine = _coverage(profile.topical, profile.term_alternatives, have, profile.glossary)
             outside_terms = profile.outside_coverage - mine
         values = (similarity, coverage, float(len(missing)), margin, profile.length, outside, outside_terms)
         weights = WEIGHTS if known else WEIGHTS_ALONE
@@ -574,7 +587,8 @@ class SupportModel:
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
         """The IDF-weighted share of the question's terms that the paper contains."""
-        return _coverage(profile.content or profile.weights, profile.term_alternatives, self._terms[paper_id])
+        weights = profile.content or profile.weights
+        return _coverage(weights, profile.term_alternatives, self._terms[paper_id], profile.glossary)
 
     def name_terms(self, paper_id: str) -> frozenset[str]:
         """The terms of the one-word names the paper goes by ("CausalDiffAE" -> causaldiffa)."""
@@ -601,17 +615,25 @@ class SupportModel:
         key = (question, None if vector is None else vector.tobytes())
         last = self._last_profile
         if last is None or last[0] != key:
-            last = (key, _profile(question, self._lexical, self.background, vector, self._cased))
+            made = _profile(question, self._lexical, self.background, vector, self._cased, self.glossary)
+            last = (key, made)
             self._last_profile = last
         return last[1]
 
 
 def _coverage(
-    weights: Mapping[str, float], alternatives: Sequence[Sequence[str]], have: Container[str]
+    weights: Mapping[str, float],
+    alternatives: Sequence[Sequence[str]],
+    have: Container[str],
+    glossary: Sequence[Entry] = (),
 ) -> float:
     """The share of ``weights`` (term -> IDF) whose terms are in ``have``."""
     total = sum(weights.values())
     found = {t for t in weights if t in have}
+    # "pictures taken from orbit" of a paper on "satellite imagery" (``rag/glossary.py``).
+    for entry in glossary:
+        if entry.covered_by(have):
+            found.update(entry.everyday)
     # "with MNIST or with SVHN", "speech or vision": one alternative present is enough.
     for group in alternatives:
         if found.intersection(group):
@@ -766,6 +788,7 @@ class QuestionProfile:
     # Details abstracts seldom give, with the terms the question already says (``facets.asks_details``).
     details: tuple[tuple[str, frozenset[str]], ...] = ()
     question: str = ""  # as asked
+    glossary: tuple[Entry, ...] = ()  # its everyday words the glossary knows (``rag/glossary.py``)
 
 
 # Questions about the collection rather than one paper: "Which papers ...", "Is there ...".
@@ -939,6 +962,7 @@ def _profile(
     background: Background | None,
     vector: np.ndarray | None,
     cased: Container[str] = (),
+    glossary: Glossary | None = None,
 ) -> QuestionProfile:
     def corrected(raw: list[str], stems: list[str]) -> list[str]:
         return [_spelling(t, lexical, background, w) or t for w, t in zip(raw, stems, strict=True)]
@@ -957,11 +981,14 @@ def _profile(
     names = tuple(question_entities(question, cased))
     misspelled = frozenset(n for n in names if _spelling(n, lexical, background))
     alternatives = or_alternatives(question), or_term_alternatives(question)
+    everyday = glossary.matches(question_terms) if glossary is not None else ()
     outside, topical, covered, choices = None, {}, 0.0, ()
     if background is not None and vector is not None:
         outside, neighbours = background.nearest(vector)
         topical = {t: w for t, w in content.items() if t not in background.common}
-        covered = max((_coverage(topical, alternatives[1], have) for have in neighbours), default=0.0)
+        covered = max(
+            (_coverage(topical, alternatives[1], have, everyday) for have in neighbours), default=0.0
+        )
         # "random forests or gradient boosting?": a choice between things rare in the field.
         # Asked of a named method, one rare side is enough ("Is the MPNP predictive
         # distribution a transformer or a DeepSets model?"); of the collection ("which
@@ -991,6 +1018,7 @@ def _profile(
         outside=outside,
         topical=topical,
         outside_coverage=covered,
+        glossary=everyday,
         length=math.log(max(len(question.split()), SHORT) / SHORT),
         content=content,
         required=choices + asked_kinds,

@@ -1,0 +1,106 @@
+"""Everyday words for the field's terms: "pictures taken from orbit" are "satellite imagery".
+
+A journalist's or a newcomer's question shares few words with the abstract that
+answers it, and the support model counts every rare word of the question the paper
+lacks against the paper (``support.coverage``). The glossary (``data/glossary.tsv``,
+everyday word or phrase, then the technical words it stands for) lets a paper that has
+the technical word cover the everyday one. It was written from general knowledge of the
+field, without the seed collection or any question set in view, so that it says what
+words mean, not what one collection's questions need (README, "Plain-language glossary").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import RagError
+from .lexical import terms
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+GLOSSARY = Path(__file__).parent / "data" / "glossary.tsv"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One everyday word or phrase (as terms) and the technical terms it stands for."""
+
+    everyday: tuple[str, ...]
+    technical: tuple[tuple[str, ...], ...]  # each a word or phrase, as its terms
+
+    def covered_by(self, have: Container[str]) -> bool:
+        """True when a text with the terms ``have`` holds one of the technical words (all its terms)."""
+        return any(all(t in have for t in phrase) for phrase in self.technical)
+
+
+class Glossary:
+    """Entries looked up by the terms of a question (stopwords out, stemmed: ``lexical.terms``)."""
+
+    def __init__(self, entries: Sequence[Entry]) -> None:
+        self._by_first: dict[str, list[Entry]] = {}
+        for entry in entries:
+            self._by_first.setdefault(entry.everyday[0], []).append(entry)
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_first.values())
+
+    def matches(self, question_terms: Sequence[str]) -> tuple[Entry, ...]:
+        """The entries whose everyday side occurs, as a run of terms, in ``question_terms``."""
+        found = []
+        for i, term in enumerate(question_terms):
+            for entry in self._by_first.get(term, ()):
+                n = len(entry.everyday)
+                if tuple(question_terms[i : i + n]) == entry.everyday and entry not in found:
+                    found.append(entry)
+        return tuple(found)
+
+
+def parse(lines: Sequence[str]) -> list[Entry]:
+    """Entries from ``everyday<TAB>technical ; technical`` lines (blank and ``#`` lines skipped).
+
+    An everyday side that is all stopwords, or a technical word that is the everyday
+    word itself after stemming, says nothing and is dropped.
+    """
+    out = []
+    for line in lines:
+        if not line.strip() or line.startswith("#"):
+            continue
+        everyday, _, technical = line.partition("\t")
+        lay = tuple(terms(everyday))
+        phrases = tuple(
+            dict.fromkeys(p for p in (tuple(terms(t)) for t in technical.split(";")) if p and p != lay)
+        )
+        if lay and phrases:
+            out.append(Entry(lay, phrases))
+    return out
+
+
+def glossary_for(settings: Settings) -> Glossary | None:
+    """The glossary for ``settings.glossary``: "bundled", a TSV path, or "" / "none" for none."""
+    choice = settings.glossary.strip()
+    if choice.lower() in ("", "none", "off"):
+        return None
+    return _load(str(GLOSSARY if choice.lower() == "bundled" else Path(choice).expanduser()))
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> Glossary:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RagError(
+            f"RAG_GLOSSARY={path} cannot be read ({exc}) — give a UTF-8 file of "
+            "'everyday<TAB>technical ; technical' lines, or set RAG_GLOSSARY=bundled"
+        ) from None
+    entries = (n for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#"))
+    bad = next((n for n in entries if "\t" not in lines[n - 1]), 0)
+    if bad:
+        raise RagError(
+            f"RAG_GLOSSARY={path}:{bad} has no tab — each line is 'everyday<TAB>technical ; technical'"
+        )
+    return Glossary(parse(lines))
