@@ -6,7 +6,8 @@ lacks against the paper (``support.coverage``). The glossary (``data/glossary.ts
 everyday word or phrase, then the technical words it stands for) lets a paper that has
 the technical word cover the everyday one. It was written from general knowledge of the
 field, without the seed collection or any question set in view, so that it says what
-words mean, not what one collection's questions need (README, "Plain-language glossary").
+words mean, not what one collection's questions need (README, "Held-out results of the
+seventh round").
 """
 
 from __future__ import annotations
