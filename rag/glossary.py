@@ -47,17 +47,13 @@ class Glossary:
         for entry in entries:
             self._by_first.setdefault(entry.everyday[0], []).append(entry)
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._by_first.values())
-
     def matches(self, question_terms: Sequence[str]) -> tuple[Entry, ...]:
         """The entries whose everyday side occurs, as a run of terms, in ``question_terms``."""
-        found = []
+        found: dict[Entry, None] = {}  # in order, each once
         for i, term in enumerate(question_terms):
             for entry in self._by_first.get(term, ()):
-                n = len(entry.everyday)
-                if tuple(question_terms[i : i + n]) == entry.everyday and entry not in found:
-                    found.append(entry)
+                if tuple(question_terms[i : i + len(entry.everyday)]) == entry.everyday:
+                    found[entry] = None
         return tuple(found)
 
 
@@ -66,12 +62,17 @@ def parse(lines: Sequence[str]) -> list[Entry]:
 
     An everyday side that is all stopwords, or a technical word that is the everyday
     word itself after stemming, says nothing and is dropped.
+
+    Raises:
+        ValueError: A line has no tab (its number in the message).
     """
     out = []
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         if not line.strip() or line.startswith("#"):
             continue
-        everyday, _, technical = line.partition("\t")
+        everyday, tab, technical = line.partition("\t")
+        if not tab:
+            raise ValueError(f"line {number} has no tab")
         lay = tuple(terms(everyday))
         phrases = tuple(
             dict.fromkeys(p for p in (tuple(terms(t)) for t in technical.split(";")) if p and p != lay)
@@ -98,10 +99,9 @@ def _load(path: str) -> Glossary:
             f"RAG_GLOSSARY={path} cannot be read ({exc}) — give a UTF-8 file of "
             "'everyday<TAB>technical ; technical' lines, or set RAG_GLOSSARY=bundled"
         ) from None
-    entries = (n for n, line in enumerate(lines, 1) if line.strip() and not line.startswith("#"))
-    bad = next((n for n in entries if "\t" not in lines[n - 1]), 0)
-    if bad:
+    try:
+        return Glossary(parse(lines))
+    except ValueError as exc:
         raise RagError(
-            f"RAG_GLOSSARY={path}:{bad} has no tab — each line is 'everyday<TAB>technical ; technical'"
-        )
-    return Glossary(parse(lines))
+            f"RAG_GLOSSARY={path}: {exc} — each line is 'everyday<TAB>technical ; technical'"
+        ) from None

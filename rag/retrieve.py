@@ -120,7 +120,7 @@ def candidates(index: Index, question: str, vector: np.ndarray, k: int) -> list[
     dense_order = np.array(sorted(best, key=lambda i: -best[i]), dtype=np.int64)
     profile = index.support.profile(question, vector)  # the composer's too (kept by the model)
     lexical = index.lexical.scores(question)
-    if profile.glossary and GLOSSARY_WEIGHT:
+    if profile.glossary:
         # "pictures taken from orbit" also searches for "satellite imagery", at a discount:
         # the field's words stand in for the question's, they are not what it said.
         technical = [t for e in profile.glossary for phrase in e.technical for t in phrase]

@@ -50,7 +50,7 @@ def test_a_bad_glossary_file_is_one_clear_message(tmp_path):
         glossary_for(rag.Settings(glossary=str(missing)))
     no_tab = tmp_path / "bad.tsv"
     no_tab.write_text("from orbit\tsatellite\nsnapshot image\n", encoding="utf-8")
-    with pytest.raises(rag.RagError, match=r"bad.tsv:2 has no tab"):
+    with pytest.raises(rag.RagError, match=r"bad.tsv: line 2 has no tab"):
         glossary_for(rag.Settings(glossary=str(no_tab)))
     assert glossary_for(rag.Settings(glossary="none")) is None
 
