@@ -12,14 +12,14 @@ seventh round").
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import RagError
-from .lexical import terms
+from .lexical import stems, terms
 
 if TYPE_CHECKING:
     from .config import Settings
@@ -29,10 +29,13 @@ GLOSSARY = Path(__file__).parent / "data" / "glossary.tsv"
 
 @dataclass(frozen=True)
 class Entry:
-    """One everyday word or phrase (as terms) and the technical terms it stands for."""
+    """One everyday word or phrase and the technical terms it stands for."""
 
-    everyday: tuple[str, ...]
+    everyday: tuple[str, ...]  # as terms: what a paper's coverage counts (``lexical.terms``)
     technical: tuple[tuple[str, ...], ...]  # each a word or phrase, as its terms
+    # Every word as typed, stemmed, stopwords kept: what a question must hold in a row.
+    # "fill in" is not "filling", nor "you might like" every "like" (``lexical.stems``).
+    words: tuple[str, ...] = ()
 
     def covered_by(self, have: Container[str]) -> bool:
         """True when a text with the terms ``have`` holds one of the technical words (all its terms)."""
@@ -40,19 +43,23 @@ class Entry:
 
 
 class Glossary:
-    """Entries looked up by the terms of a question (stopwords out, stemmed: ``lexical.terms``)."""
+    """Entries looked up by the words of a question (stemmed, stopwords kept: ``lexical.stems``)."""
 
     def __init__(self, entries: Sequence[Entry]) -> None:
         self._by_first: dict[str, list[Entry]] = {}
         for entry in entries:
-            self._by_first.setdefault(entry.everyday[0], []).append(entry)
+            self._by_first.setdefault(entry.words[0], []).append(entry)
 
-    def matches(self, question_terms: Sequence[str]) -> tuple[Entry, ...]:
-        """The entries whose everyday side occurs, as a run of terms, in ``question_terms``."""
+    def matches(self, question: str, fixed: Mapping[str, str] | None = None) -> tuple[Entry, ...]:
+        """The entries whose everyday words occur in a row in ``question``.
+
+        ``fixed``: spelling corrections, stem to stem ("sugest" -> "suggest").
+        """
+        words = [fixed.get(w, w) for w in stems(question)] if fixed else stems(question)
         found: dict[Entry, None] = {}  # in order, each once
-        for i, term in enumerate(question_terms):
-            for entry in self._by_first.get(term, ()):
-                if tuple(question_terms[i : i + len(entry.everyday)]) == entry.everyday:
+        for i, word in enumerate(words):
+            for entry in self._by_first.get(word, ()):
+                if tuple(words[i : i + len(entry.words)]) == entry.words:
                     found[entry] = None
         return tuple(found)
 
@@ -78,7 +85,7 @@ def parse(lines: Sequence[str]) -> list[Entry]:
             dict.fromkeys(p for p in (tuple(terms(t)) for t in technical.split(";")) if p and p != lay)
         )
         if lay and phrases:
-            out.append(Entry(lay, phrases))
+            out.append(Entry(lay, phrases, tuple(stems(everyday))))
     return out
 
 

@@ -76,6 +76,11 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords(words(text))
 
 
+def stems(text: str) -> list[str]:
+    """Every word of ``text`` stemmed, stopwords kept: for matching phrases as typed."""
+    return _stemmer().stemWords(_TOKEN_RE.findall(text.lower()))
+
+
 def words(text: str) -> list[str]:
     """The words ``terms`` stems, in order (lower-cased, stopwords dropped)."""
     stop = stopwords()
@@ -282,14 +287,10 @@ class LexicalIndex:
         Returns:
             float32 array of length ``capacity``.
         """
-        return self.term_scores(terms(query))
-
-    def term_scores(self, query_terms: Sequence[str]) -> np.ndarray:
-        """``scores`` of a query already split into terms (``terms``)."""
         out = np.zeros(self._capacity, dtype=np.float32)
         if not self._size:
             return out
-        words = [t for t in query_terms if self._present_df(t)] or [_EMPTY]
+        words = [t for t in terms(query) if self._present_df(t)] or [_EMPTY]
         avgdl = self._total_length / self._size
         done: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         for word in words:

@@ -40,8 +40,6 @@ CANDIDATES = 50
 # centroid): a paper whose best sentences match better than the paper as a whole.
 RANK_WEIGHTS = {"top3": 20.0, "centroid": -14.0, "lexical": 7.0, "coverage": 2.5}
 LEXICAL_TERMS = 10
-# How much the field's words for a question's everyday ones (``rag/glossary.py``) count in BM25.
-GLOSSARY_WEIGHT = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +116,7 @@ def candidates(index: Index, question: str, vector: np.ndarray, k: int) -> list[
         pos = index.position[paper_id]
         best[pos] = max(best.get(pos, -1.0), similarity)
     dense_order = np.array(sorted(best, key=lambda i: -best[i]), dtype=np.int64)
-    profile = index.support.profile(question, vector)  # the composer's too (kept by the model)
     lexical = index.lexical.scores(question)
-    if profile.glossary:
-        # "pictures taken from orbit" also searches for "satellite imagery", at a discount:
-        # the field's words stand in for the question's, they are not what it said.
-        technical = [t for e in profile.glossary for phrase in e.technical for t in phrase]
-        lexical = lexical + GLOSSARY_WEIGHT * index.lexical.term_scores(technical)
     matched = np.flatnonzero(lexical > 0)
     lexical_order = matched[np.argsort(-lexical[matched], kind="stable")]
 
@@ -139,6 +131,7 @@ def candidates(index: Index, question: str, vector: np.ndarray, k: int) -> list[
     chosen = [int(i) for i in keys[np.argsort(-fused[keys], kind="stable")][: max(CANDIDATES, 3 * k)]]
 
     top_lexical = float(lexical[matched].max()) if len(matched) else 1.0
+    profile = index.support.profile(question, vector)  # the composer's too (kept by the model)
     shrink = min(1.0, LEXICAL_TERMS / max(1, len(profile.weights)))
     centroid = index.centroids[chosen] @ vector
     out = []

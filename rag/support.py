@@ -981,7 +981,7 @@ def _profile(
     names = tuple(question_entities(question, cased))
     misspelled = frozenset(n for n in names if _spelling(n, lexical, background))
     alternatives = or_alternatives(question), or_term_alternatives(question)
-    everyday = glossary.matches(question_terms) if glossary is not None else ()
+    everyday = glossary.matches(question, fix) if glossary is not None else ()
     outside, topical, covered, choices = None, {}, 0.0, ()
     if background is not None and vector is not None:
         outside, neighbours = background.nearest(vector)

@@ -26,12 +26,17 @@ def test_entries_are_terms_and_drop_what_says_nothing():
     assert entries[1].technical == (tuple(terms("image")),)
 
 
-def test_an_entry_matches_a_run_of_question_terms_and_needs_every_word_of_a_phrase():
-    glossary = Glossary(parse(["side by side\tpairwise", "from orbit\tremote sensing"]))
-    question = terms("We compared the answers side by side, with pictures from orbit")
+def test_an_entry_matches_its_words_in_a_row_as_typed_and_needs_every_word_of_a_phrase():
+    glossary = Glossary(
+        parse(["side by side\tpairwise", "from orbit\tremote sensing", "fill in\timputation"])
+    )
+    question = "We compared the answers side by side, with pictures from orbit"
     assert [e.everyday for e in glossary.matches(question)] == [("side", "side"), tuple(terms("from orbit"))]
-    assert glossary.matches(terms("one side of the road")) == ()
-    (orbit,) = glossary.matches(terms("from orbit"))
+    assert glossary.matches("one side of the road") == ()
+    # Its stopword kept: "fill in" is not every "filling".
+    assert glossary.matches("what gap are they filling?") == ()
+    assert [e.everyday for e in glossary.matches("they fill in the gaps")] == [tuple(terms("fill"))]
+    (orbit,) = glossary.matches("from orbit")
     assert orbit.covered_by(set(terms("remote sensing of crops")))
     assert not orbit.covered_by(set(terms("remote control")))
 
