@@ -50,13 +50,15 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 # Words that shape a question but never identify a paper; bm25s' English list
-# lacks most of them, and "What does X do?" must rank on X alone.
+# lacks most of them, and "What does X do?" must rank on X alone. The fillers of speech
+# ("um so okay") are typed too, by dictation.
 _QUESTION_WORDS = """
 what which who whom whose when where why how does do did done doing can could would should
 may might must will shall paper papers work works article articles study studies author authors
 tell explain describe list show give find me about any there some someone something is are
 was were be been being am i you we us our your it its they them their this that these those
 please know want looking look kind sort way ways also using used use uses via
+um uh uhm umm er erm hmm okay ok yeah gonna wanna kinda sorta whatever anyway basically
 """.split()  # noqa: SIM905 - a word list reads best as words
 
 

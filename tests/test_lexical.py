@@ -293,3 +293,10 @@ def test_concurrent_queries_agree_with_serial_ones(index):
         parallel = list(pool.map(index.scores, QUERIES * 4))
     for i, got in enumerate(parallel):
         assert np.array_equal(got, serial[i % len(QUERIES)]), QUERIES[i % len(QUERIES)]
+
+
+def test_the_fillers_of_dictated_questions_are_not_terms():
+    # A voice assistant's transcript: "um", "okay" and "kinda" must not count as words
+    # the paper lacks.
+    spoken = "um okay so uh what does diffuse vae kinda do whatever"
+    assert terms(spoken) == terms("so what does diffuse vae do")
