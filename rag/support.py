@@ -833,6 +833,33 @@ def or_term_alternatives(question: str, *, choices: bool = False) -> tuple[tuple
     return tuple(groups)
 
 
+def joined(words: Sequence[str], cased: Container[str], lexical: LexicalIndex) -> list[str]:
+    """``words`` with neighbours joined where they spell a name the collection writes as one.
+
+    Dictated and hurried questions split names: "part slip" for PartSLIP, "car
+    racing" for CarRacing, "diffuse vae" for DiffuseVAE. Two words are joined when
+    papers write them as one word in mixed case (``_CasedNames``) that is one term too
+    (CelebA-HQ is two: "celeba", "hq"); "pre trained" stays apart, since "pretrained"
+    is no name.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        pair = "".join(words[i : i + 2])
+        if (
+            i + 1 < len(words)
+            and pair.isalpha()
+            and entity_key(pair) in cased
+            and lexical.known(terms(pair)[0])
+        ):
+            out.append(pair)
+            i += 2
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
 def _spelling(
     term: str, lexical: LexicalIndex, background: Background | None, word: str | None = None
 ) -> str | None:
@@ -971,7 +998,7 @@ def _profile(
         words = raw_words(text)
         return corrected(words, terms(" ".join(words)))
 
-    raw = raw_words(question)
+    raw = joined(raw_words(question), cased, lexical)
     stems = terms(" ".join(raw))  # one term per word, in order
     question_terms = corrected(raw, stems)
     fix = dict(zip(stems, question_terms, strict=True))

@@ -993,3 +993,31 @@ def test_what_kind_of_benchmark_is_answered_by_a_description(seed_settings):
     )
     assert not answer.abstained
     assert answer.citations[0].title.startswith("Inverse Dynamics Pretraining")
+
+
+def test_a_name_split_in_two_words_is_read_as_the_name():
+    from rag.corpus import Paper
+    from rag.lexical import LexicalIndex, terms
+    from rag.support import SupportModel, joined
+
+    abstract = "We segment parts in the CarRacing and CelebA-HQ sets."
+    paper = Paper("a", "PartSLIP: parts of 3D objects", abstract)
+    text = f"{paper.title} {paper.abstract}"
+    lexical = LexicalIndex()
+    lexical.add(0, terms(text))
+    model = SupportModel.build([paper], lexical)
+    cased = model._cased
+    assert joined(["code", "part", "slip"], cased, lexical) == ["code", "partslip"]
+    assert joined(["car", "racing", "scores"], cased, lexical) == ["carracing", "scores"]
+    # CelebA-HQ is written as one word but is two terms; "parts" alone stays a word.
+    assert joined(["celeba", "hq"], cased, lexical) == ["celeba", "hq"]
+    assert joined(["parts", "objects"], cased, lexical) == ["parts", "objects"]
+    assert model.coverage(model.profile("is there code for part slip"), "a") > model.coverage(
+        model.profile("is there code for part slap"), "a"
+    )
+
+
+def test_a_dictated_name_in_two_words_is_answered(seed_settings):
+    result = rag.answer("clutr versus paired how much improvement car racing", settings=seed_settings)
+    assert not result.abstained
+    assert any("CLUTR" in c.title for c in result.citations)
