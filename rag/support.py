@@ -890,7 +890,8 @@ _FRAME = frozenset(
         "proposes contribution contributions aim aims goal mention mentions discuss discusses cover "
         "covers exactly actually really basically specifically particular report reports reported get gets "
         "make makes need needs my our lot lots just anyone anybody somebody someone worry worries worried "
-        "check wonder wondering curious"
+        "check wonder wondering curious kind kinds sort sorts run runs ran put somewhere anywhere think "
+        "end ends fix fixes solve solves address addresses"
     )
 )
 

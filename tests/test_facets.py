@@ -340,6 +340,9 @@ def test_words_that_frame_the_request_do_not_count_against_a_paper(seed_settings
     for question in (
         "Summarize what VLUCI is designed to do.",
         "Which papers here tackle machine unlearning, and how do their settings differ?",
+        # "kinds", "run", "put ... somewhere", "I think", "end up": how one asks, not what of.
+        "What kinds of data did the VLUCI authors run their experiments on?",
+        "and did they put the code for the time step features up somewhere",
     ):
         answer = rag.answer(question, settings=seed_settings)
         assert not answer.abstained, question
