@@ -414,6 +414,7 @@ _DATA_WORDS = re.compile(
 
 
 _KIND_OF = re.compile(r"\b(?:kinds?|types?|sorts?)\s+of\b", _I)
+_COUNT_OF = re.compile(r"\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|a few|several)\b", _I)
 _BY_NAME = re.compile(r"\b(?:by name|names?|named|specific|exact)\b", _I)
 
 
@@ -428,7 +429,8 @@ def asks_which_data(question: str) -> str:
     # manipulation problems": a kind, not a name or a count.
     if not match or _KIND_OF.search(match[0]):
         return ""
-    return "names" if _BY_NAME.search(question) else "any"
+    # "Which three public datasets?" knows how many already: it asks for their names.
+    return "names" if _BY_NAME.search(question) or _COUNT_OF.search(match[0]) else "any"
 
 
 @lru_cache(maxsize=PER_PAPER)

@@ -833,6 +833,8 @@ def test_which_data_a_paper_names():
 
     assert asks_which_data("Which specific image classification datasets were used?") == "names"
     assert asks_which_data("what benchmark results does it report?") == "any"
+    # A question that says how many asks for their names: "three public datasets" does not answer.
+    assert asks_which_data("Which three public datasets does DNIS evaluate on?") == "names"
     assert not asks_which_data("How well does it do on the benchmarks?")
     assert counts_data("We evaluate on three public real-world datasets.")
     assert not counts_data("Experimental results across various unlearning tasks.")
