@@ -35,6 +35,9 @@ NEIGHBOURS = 10
 # A term in this share of the field's papers or more ("dataset", "evaluate",
 # "neural") says what is asked, not what it is about; only rarer ones are compared.
 COMMON = 0.05
+# A term in this share of the field's papers or more ("post", "social") is a word of its
+# own, not an abbreviation of a longer one ("post" is not "posterior"; "dim" may be "dimension").
+FAMILIAR = 0.025
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,8 @@ class Background:
 
     ``term_ptr[i]:term_ptr[i + 1]`` slices ``term_ids``, ids into ``vocab``, to
     paper ``i``'s distinct terms (``rag.lexical.terms`` of title and abstract).
-    ``common``: the terms in at least ``COMMON`` of the papers; ``words``: all of them.
+    ``common``: the terms in at least ``COMMON`` of the papers, ``familiar`` in at least
+    ``FAMILIAR``; ``words``: all of them.
     """
 
     vectors: np.ndarray
@@ -52,6 +56,7 @@ class Background:
     term_ids: np.ndarray
     common: frozenset[str] = frozenset()
     words: frozenset[str] = frozenset()
+    familiar: frozenset[str] = frozenset()
 
     def nearest(self, vector: np.ndarray, k: int = NEIGHBOURS) -> tuple[float, list[frozenset[str]]]:
         """The closest background paper's cosine, and the term sets of the ``k`` closest."""
@@ -94,4 +99,5 @@ def _load(path: str, embed_model: str) -> Background | None:
         )
     counts = np.bincount(ids, minlength=len(vocab))
     common = frozenset(vocab[counts >= COMMON * len(vectors)].tolist())
-    return Background(vectors, vocab, ptr, ids, common, frozenset(vocab.tolist()))
+    familiar = frozenset(vocab[counts >= FAMILIAR * len(vectors)].tolist())
+    return Background(vectors, vocab, ptr, ids, common, frozenset(vocab.tolist()), familiar)

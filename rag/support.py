@@ -121,6 +121,10 @@ REACH_MISSING = 2
 # Questions up to this many words count as short; coverage is diluted only in longer ones.
 SHORT = 10
 
+# A term of this many letters or more that no paper has may abbreviate a longer word
+# of a paper, one that runs at least ``ABBREVIATED`` letters further ("dim": "dimension").
+ABBREVIATION = 3
+ABBREVIATED = 3
 _WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9+\-_.']*[A-Za-z0-9+]|[A-Za-z0-9]")
 _ACRONYM_RE = re.compile(r"\(([A-Za-z][A-Za-z0-9\-]{1,11}?)s?\)")
 # What may follow a name and still mean it: "CelebA-HQ-128", "github.com/...".
@@ -313,6 +317,15 @@ class _Words(tuple):
     def __contains__(self, word: object) -> bool:
         i = bisect_left(self, word)
         return i < len(self) and self[i] == word
+
+    def extends(self, prefix: str) -> bool:
+        """True when a word starts with ``prefix`` and runs ``ABBREVIATED`` letters past it."""
+        i = bisect_left(self, prefix)
+        while i < len(self) and self[i].startswith(prefix):
+            if len(self[i]) >= len(prefix) + ABBREVIATED:
+                return True
+            i += 1
+        return False
 
 
 class SupportModel:
@@ -586,9 +599,15 @@ class SupportModel:
         return bool(long_form) and all(t in have for t in long_form)
 
     def coverage(self, profile: QuestionProfile, paper_id: str) -> float:
-        """The IDF-weighted share of the question's terms that the paper contains."""
+        """The IDF-weighted share of the question's terms that the paper contains.
+
+        A term no paper has that begins a word of this one ("dim" of "dimension",
+        "nets" of "network") is the word, abbreviated as search-box queries do.
+        """
         weights = profile.content or profile.weights
-        return _coverage(weights, profile.term_alternatives, self._terms[paper_id], profile.glossary)
+        have = self._terms[paper_id]
+        short = [t for t in profile.unknown if t in weights and have.extends(t)]
+        return _coverage(weights, profile.term_alternatives, have, profile.glossary, short)
 
     def name_terms(self, paper_id: str) -> frozenset[str]:
         """The terms of the one-word names the paper goes by ("CausalDiffAE" -> causaldiffa)."""
@@ -626,10 +645,12 @@ def _coverage(
     alternatives: Sequence[Sequence[str]],
     have: Container[str],
     glossary: Sequence[Entry] = (),
+    abbreviations: Iterable[str] = (),
 ) -> float:
-    """The share of ``weights`` (term -> IDF) whose terms are in ``have``."""
+    """The share of ``weights`` (term -> IDF) whose terms are in ``have`` (or ``abbreviations``)."""
     total = sum(weights.values())
     found = {t for t in weights if t in have}
+    found.update(abbreviations)
     # "pictures taken from orbit" of a paper on "satellite imagery" (``rag/glossary.py``).
     for entry in glossary:
         if entry.covered_by(have):
@@ -789,6 +810,7 @@ class QuestionProfile:
     details: tuple[tuple[str, frozenset[str]], ...] = ()
     question: str = ""  # as asked
     glossary: tuple[Entry, ...] = ()  # its everyday words the glossary knows (``rag/glossary.py``)
+    unknown: frozenset[str] = frozenset()  # its terms no paper has, nor writes often in the field
 
 
 # Questions about the collection rather than one paper: "Which papers ...", "Is there ...".
@@ -1047,6 +1069,14 @@ def _profile(
         topical=topical,
         outside_coverage=covered,
         glossary=everyday,
+        unknown=frozenset(
+            t
+            for t in question_terms
+            if len(t) >= ABBREVIATION
+            and t.isalpha()
+            and not lexical.known(t)
+            and (background is None or t not in background.familiar)
+        ),
         length=math.log(max(len(question.split()), SHORT) / SHORT),
         content=content,
         required=choices + asked_kinds,

@@ -1026,3 +1026,24 @@ def test_a_dictated_name_in_two_words_is_answered(seed_settings):
     result = rag.answer("clutr versus paired how much improvement car racing", settings=seed_settings)
     assert not result.abstained
     assert any("CLUTR" in c.title for c in result.citations)
+
+
+def test_an_abbreviated_word_of_a_search_box_query_is_read_as_the_word(seed_settings):
+    from rag.index import open_index
+    from rag.support import _Words
+
+    words = _Words(["dimension", "network", "posterior", "median"])
+    assert words.extends("dim") and words.extends("net") and words.extends("post")
+    assert not words.extends("media")  # "median" is one letter longer: no abbreviation
+    index = open_index(seed_settings)
+    relative = next(p for p in index.papers if p.title.startswith("Relative representations"))
+    short = index.support.profile("latent spaces of two nets incompatible random init")
+    assert "net" in short.unknown
+    coverage = index.support.coverage
+    unread = dataclasses.replace(short, unknown=frozenset())
+    assert coverage(short, relative.paper_id) > coverage(unread, relative.paper_id)
+    answer = rag.answer("why are latent spaces of two nets incompatible random init", settings=seed_settings)
+    assert not answer.abstained and answer.citations[0].paper_id == relative.paper_id
+    # "post" is a word the field writes often: it is not read as "posterior".
+    posts = index.support.profile("treatment effects from text such as social media posts")
+    assert "post" not in posts.unknown
