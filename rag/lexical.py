@@ -71,6 +71,17 @@ def stopwords() -> frozenset[str]:
 
 
 _TOKEN_RE = re.compile(_SPLIT)
+# Letters spoken one by one, as speech-to-text writes an acronym: "f i d", "m i o u".
+_SPELLED = re.compile(r"(?<![\w'’.-])[A-Za-z](?: [A-Za-z])+(?![\w'’.-])")
+
+
+def join_spelled(text: str) -> str:
+    """``text`` with acronyms spelled letter by letter joined: "what f i d on imagenet" -> "what FID ...".
+
+    The tokenizer drops one-letter words, so a dictated "f i d" would vanish; joined
+    and in capitals it is the name the papers write ("FID", "mIoU" for "m i o u").
+    """
+    return _SPELLED.sub(lambda m: m[0].replace(" ", "").upper(), text)
 
 
 def terms(text: str) -> list[str]:

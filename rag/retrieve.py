@@ -29,6 +29,7 @@ from langchain_core.runnables.config import run_in_executor
 from .config import Settings, resolve
 from .corpus import Paper
 from .index import Index, Passage, open_index
+from .lexical import join_spelled
 
 RRF_K = 60  # the usual constant; it damps the gap between rank 1 and rank 2
 CANDIDATES = 50
@@ -175,8 +176,8 @@ def validate_question(question: str) -> str:
 
 
 def validate_request(question: str, k: int | None, settings: Settings | None) -> tuple[str, Settings, int]:
-    """The question stripped, the settings resolved and ``k`` (default ``settings.top_k``) checked."""
-    question = validate_question(question)
+    """The question stripped (spelled acronyms joined), the settings resolved and ``k`` checked."""
+    question = join_spelled(validate_question(question))
     settings = resolve(settings)
     k = settings.top_k if k is None else k
     if k < 1:

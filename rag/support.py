@@ -602,11 +602,14 @@ class SupportModel:
         """The IDF-weighted share of the question's terms that the paper contains.
 
         A term no paper has that begins a word of this one ("dim" of "dimension",
-        "nets" of "network") is the word, abbreviated as search-box queries do.
+        "nets" of "network") is the word, abbreviated as search-box queries do; one
+        that is a name this paper writes with a hyphen ("PVRNN": "PV-RNN") is the name.
         """
         weights = profile.content or profile.weights
         have = self._terms[paper_id]
-        short = [t for t in profile.unknown if t in weights and have.extends(t)]
+        # "PVRNN" of a paper that writes "PV-RNN" (two terms, one name).
+        names = self._names[paper_id]
+        short = [t for t in profile.unknown if t in weights and (have.extends(t) or t in names)]
         return _coverage(weights, profile.term_alternatives, have, profile.glossary, short)
 
     def name_terms(self, paper_id: str) -> frozenset[str]:
@@ -859,26 +862,22 @@ def joined(words: Sequence[str], cased: Container[str], lexical: LexicalIndex) -
     """``words`` with neighbours joined where they spell a name the collection writes as one.
 
     Dictated and hurried questions split names: "part slip" for PartSLIP, "car
-    racing" for CarRacing, "diffuse vae" for DiffuseVAE. Two words are joined when
-    papers write them as one word in mixed case (``_CasedNames``) that is one term too
-    (CelebA-HQ is two: "celeba", "hq"); "pre trained" stays apart, since "pretrained"
-    is no name.
+    racing" for CarRacing, "causal diff ae" for CausalDiffAE. Two or three words are
+    joined when papers write them as one word in mixed case (``_CasedNames``) that is
+    one term too (CelebA-HQ is two: "celeba", "hq"); "pre trained" stays apart, since
+    "pretrained" is no name.
     """
+
+    def name(run: Sequence[str]) -> bool:
+        word = "".join(run)
+        return word.isalpha() and entity_key(word) in cased and lexical.known(terms(word)[0])
+
     out: list[str] = []
     i = 0
     while i < len(words):
-        pair = "".join(words[i : i + 2])
-        if (
-            i + 1 < len(words)
-            and pair.isalpha()
-            and entity_key(pair) in cased
-            and lexical.known(terms(pair)[0])
-        ):
-            out.append(pair)
-            i += 2
-        else:
-            out.append(words[i])
-            i += 1
+        size = next((n for n in (3, 2) if i + n <= len(words) and name(words[i : i + n])), 1)
+        out.append("".join(words[i : i + size]))
+        i += size
     return out
 
 

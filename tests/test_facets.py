@@ -1017,6 +1017,7 @@ def test_a_name_split_in_two_words_is_read_as_the_name():
     # CelebA-HQ is written as one word but is two terms; "parts" alone stays a word.
     assert joined(["celeba", "hq"], cased, lexical) == ["celeba", "hq"]
     assert joined(["parts", "objects"], cased, lexical) == ["parts", "objects"]
+    assert joined(["car", "rac", "ing"], cased, lexical) == ["carracing"]  # three words, too
     assert model.coverage(model.profile("is there code for part slip"), "a") > model.coverage(
         model.profile("is there code for part slap"), "a"
     )
@@ -1047,3 +1048,15 @@ def test_an_abbreviated_word_of_a_search_box_query_is_read_as_the_word(seed_sett
     # "post" is a word the field writes often: it is not read as "posterior".
     posts = index.support.profile("treatment effects from text such as social media posts")
     assert "post" not in posts.unknown
+
+
+def test_a_spelled_acronym_is_the_name_the_paper_writes_with_a_hyphen(seed_settings):
+    """ "p v r n n the meta prior ..." dictated: joined it is PVRNN, which the paper writes PV-RNN."""
+    spoken = "p v r n n the meta prior what happens when it is high or low"
+    answer = rag.answer(spoken, settings=seed_settings)
+    assert not answer.abstained
+    assert "Variational RNN" in answer.citations[0].title
+    # The letters of a measure the abstract never reports make the question unanswered.
+    assert rag.answer(
+        "binary latent diffusion what f i d on imagenet two fifty six compared to ldm", settings=seed_settings
+    ).abstained

@@ -300,3 +300,13 @@ def test_the_fillers_of_dictated_questions_are_not_terms():
     # the paper lacks.
     spoken = "um okay so uh what does diffuse vae kinda do whatever"
     assert terms(spoken) == terms("so what does diffuse vae do")
+
+
+def test_acronyms_spelled_letter_by_letter_are_joined():
+    from rag.lexical import join_spelled
+
+    assert join_spelled("diffuse vae what f i d on celeba h q") == "diffuse vae what FID on celeba HQ"
+    assert join_spelled("the copilot c d h f paper") == "the copilot CDHF paper"
+    # Contractions, initials with dots and single words stay as they are.
+    for text in ("what's a good learning rate", "I'm a clinician", "U.S. data", "a model"):
+        assert join_spelled(text) == text
