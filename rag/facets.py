@@ -203,7 +203,8 @@ _QUESTION_WORD = re.compile(
     _I,
 )
 _SETTING = re.compile(
-    rf"\b((?:[\w-]+ )?(?:{_SETTINGS}|percentage|accuracy|speed-?up)\s*$|number of [\w-]+(?: [\w-]+)?)",
+    rf"\b((?:[\w-]+ )?(?:{_SETTINGS}|percentage|accuracy|speed-?up)\s*$|number of [\w-]+(?: [\w-]+)?|"
+    rf"(?:{_NAMED_METRICS})(?= (?:numbers?|values?)\s*$))",  # "... fid numbers", "... auc value"
     _I,
 )
 

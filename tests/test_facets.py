@@ -743,6 +743,10 @@ def test_how_much_asks_for_a_number_unless_it_asks_for_a_degree():
         "direct",
     }
     assert not asks_quantity("DiffuseVAE FID celeba")
+    # ... unless they ask for its number or value: then a number must be about that measure.
+    assert asks_quantity("domain constraints cancer risk case study auc value")
+    assert measured("diffusevae cifar-10 fid numbers") == {"fid"}
+    assert not asks_quantity("clutr results")
     assert asks_quantity("How much does DiffuseVAE improve FID?")
     assert asks_quantity("How much GPU memory does it need?")
     assert not asks_quantity("Did anyone check how much that dependence damages the estimates?")
