@@ -415,7 +415,7 @@ _DATA_WORDS = re.compile(
 
 
 _KIND_OF = re.compile(r"\b(?:kinds?|types?|sorts?)\s+of\b", _I)
-_COUNT_OF = re.compile(r"\b(?:\d+|two|three|four|five|six|seven|eight|nine|ten|a few|several)\b", _I)
+_COUNT_OF = re.compile(rf"\b(?:\d+|{_COUNT}|a few|several)\b", _I)
 _BY_NAME = re.compile(r"\b(?:by name|names?|named|specific|exact)\b", _I)
 
 

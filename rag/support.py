@@ -606,11 +606,9 @@ class SupportModel:
         that is a name this paper writes with a hyphen ("PVRNN": "PV-RNN") is the name.
         """
         weights = profile.content or profile.weights
-        have = self._terms[paper_id]
-        # "PVRNN" of a paper that writes "PV-RNN" (two terms, one name).
-        names = self._names[paper_id]
-        short = [t for t in profile.unknown if t in weights and (have.extends(t) or t in names)]
-        return _coverage(weights, profile.term_alternatives, have, profile.glossary, short)
+        have, names = self._terms[paper_id], self._names[paper_id]
+        read_as = [t for t in profile.unknown if t in weights and (have.extends(t) or t in names)]
+        return _coverage(weights, profile.term_alternatives, have, profile.glossary, read_as)
 
     def name_terms(self, paper_id: str) -> frozenset[str]:
         """The terms of the one-word names the paper goes by ("CausalDiffAE" -> causaldiffa)."""
@@ -648,12 +646,12 @@ def _coverage(
     alternatives: Sequence[Sequence[str]],
     have: Container[str],
     glossary: Sequence[Entry] = (),
-    abbreviations: Iterable[str] = (),
+    read_as: Iterable[str] = (),
 ) -> float:
-    """The share of ``weights`` (term -> IDF) whose terms are in ``have`` (or ``abbreviations``)."""
+    """The share of ``weights`` (term -> IDF) whose terms are in ``have`` (or ``read_as`` present)."""
     total = sum(weights.values())
     found = {t for t in weights if t in have}
-    found.update(abbreviations)
+    found.update(read_as)
     # "pictures taken from orbit" of a paper on "satellite imagery" (``rag/glossary.py``).
     for entry in glossary:
         if entry.covered_by(have):
@@ -870,7 +868,7 @@ def joined(words: Sequence[str], cased: Container[str], lexical: LexicalIndex) -
 
     def name(run: Sequence[str]) -> bool:
         word = "".join(run)
-        return word.isalpha() and entity_key(word) in cased and lexical.known(terms(word)[0])
+        return word.isalpha() and entity_key(word) in cased and lexical.known(next(iter(terms(word)), ""))
 
     out: list[str] = []
     i = 0
